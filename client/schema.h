@@ -1,0 +1,11 @@
+/* schema.h: create and migrate the outbox schema (internal to liboutbox). */
+#ifndef OUTBOX_SCHEMA_H
+#define OUTBOX_SCHEMA_H
+
+#include <stddef.h>
+#include <sqlite3.h>
+
+/* Bring db to OUTBOX_SCHEMA_VERSION. Returns an OUTBOX_* code; on failure err holds why. */
+int schema_migrate(sqlite3 *db, char *err, size_t errlen);
+
+#endif

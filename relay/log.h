@@ -1,0 +1,24 @@
+/* log.h: leveled, timestamped log lines on stderr (or a file reopened on SIGHUP). */
+#ifndef RELAY_LOG_H
+#define RELAY_LOG_H
+
+enum log_level { LOG_ERROR = 0, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+/* Parse "error", "warn", "info", "debug"; -1 if none. */
+int log_level_parse(const char *s);
+void log_set_level(enum log_level level);
+enum log_level log_get_level(void);
+
+/* Log to path (appending) instead of stderr; NULL for stderr. -1 with errno on failure. */
+int log_open(const char *path);
+/* Reopen the log file (after rotation); no-op on stderr. */
+int log_reopen(void);
+
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+
+#endif

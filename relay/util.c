@@ -1,0 +1,165 @@
+/* util.c: strict parsing, clocks and allocation helpers shared by relay and outboxctl. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "util.h"
+
+static void
+util_out_of_memory(void)
+{
+	fputs("outboxd: out of memory\n", stderr);
+	abort();
+}
+
+char *
+xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		util_out_of_memory();
+	va_end(ap);
+	return s;
+}
+
+char *
+xstrdup(const char *s)
+{
+	char *d = strdup(s);
+
+	if (d == NULL)
+		util_out_of_memory();
+	return d;
+}
+
+void *
+xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n, size);
+
+	if (p == NULL)
+		util_out_of_memory();
+	return p;
+}
+
+int
+util_parse_int(const char *s, int64_t min, int64_t max, int64_t *out, char **cause)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	if (s == NULL || *s == '\0' || isspace((unsigned char)*s)) {
+		*cause = xasprintf("expected an integer, got \"%s\"", s != NULL ? s : "");
+		return -1;
+	}
+	v = strtoll(s, &end, 10);
+	if (*end != '\0') {
+		*cause = xasprintf("expected an integer, got \"%s\"", s);
+		return -1;
+	}
+	if (errno == ERANGE || v < min || v > max) {
+		*cause = xasprintf("%s is out of range (%" PRId64 " to %" PRId64 ")", s, min, max);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+util_parse_duration(const char *s, int64_t *ms, char **cause)
+{
+	static const struct { const char *unit; int64_t ms; } units[] = {
+		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+		{ "d", 86400000 }, { "w", 604800000 }, { "", 1000 },
+	};
+	char *end;
+	long long v;
+	size_t i;
+
+	errno = 0;
+	if (s == NULL || !isdigit((unsigned char)*s)) {
+		*cause = xasprintf("expected a duration such as 30s, 10m, 2h or 7d, got \"%s\"",
+		    s != NULL ? s : "");
+		return -1;
+	}
+	v = strtoll(s, &end, 10);
+	for (i = 0; i < sizeof units / sizeof units[0]; i++) {
+		if (strcmp(end, units[i].unit) != 0)
+			continue;
+		if (errno == ERANGE || v > INT64_MAX / units[i].ms) {
+			*cause = xasprintf("duration \"%s\" is too long", s);
+			return -1;
+		}
+		*ms = v * units[i].ms;
+		return 0;
+	}
+	*cause = xasprintf("unknown unit in duration \"%s\" (use ms, s, m, h, d or w)", s);
+	return -1;
+}
+
+static int
+util_hex(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = tolower(c);
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+char *
+util_percent_decode(const char *s, size_t len)
+{
+	char *out = xcalloc(1, len + 1), *o = out;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == '%') {
+			int hi, lo;
+			if (i + 2 >= len)
+				goto bad;
+			hi = util_hex((unsigned char)s[i + 1]);
+			lo = util_hex((unsigned char)s[i + 2]);
+			if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+				goto bad;
+			*o++ = (char)(hi << 4 | lo);
+			i += 2;
+		} else {
+			*o++ = s[i];
+		}
+	}
+	return out;
+bad:
+	free(out);
+	return NULL;
+}
+
+int64_t
+util_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t
+util_monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

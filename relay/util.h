@@ -1,0 +1,27 @@
+/* util.h: small helpers shared by the relay and outboxctl: strict number and duration
+ * parsing, clocks, malloc'd printf, percent-decoding. */
+#ifndef RELAY_UTIL_H
+#define RELAY_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* malloc'd printf; aborts on out of memory (the relay cannot go on without memory). */
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xstrdup(const char *s);
+void *xcalloc(size_t n, size_t size);
+
+/* Whole string s as a decimal integer in [min, max]: no sign games, no trailing junk.
+ * 0, or -1 with *cause (malloc'd) saying what is wrong. */
+int util_parse_int(const char *s, int64_t min, int64_t max, int64_t *out, char **cause);
+
+/* "250ms", "10s", "5m", "2h", "7d", "1w" (a bare number is seconds) into milliseconds. */
+int util_parse_duration(const char *s, int64_t *ms, char **cause);
+
+/* Percent-decode s into a malloc'd string; NULL if s has a bad escape or a NUL byte. */
+char *util_percent_decode(const char *s, size_t len);
+
+int64_t util_now_ms(void);       /* wall clock, unix milliseconds */
+int64_t util_monotonic_ms(void); /* for timeouts */
+
+#endif
