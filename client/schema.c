@@ -127,7 +127,6 @@ schema_apply(sqlite3 *db, int from, char *err, size_t errlen)
 static int
 schema_migrate_locked(sqlite3 *db, char *err, size_t errlen)
 {
-	char pragma[64];
 	int version, rc;
 
 	rc = schema_user_version(db, &version);
@@ -140,10 +139,10 @@ schema_migrate_locked(sqlite3 *db, char *err, size_t errlen)
 	rc = schema_apply(db, version, err, errlen);
 	if (rc != OUTBOX_OK)
 		return rc;
-	snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", OUTBOX_SCHEMA_VERSION);
-	if (sqlite3_exec(db, pragma, NULL, NULL, NULL) != SQLITE_OK)
-		return schema_fail(err, errlen, OUTBOX_ESQLITE, "cannot set user_version: %s",
-		    sqlite3_errmsg(db));
+	/* Each migration sets user_version itself (so the file works in the sqlite3 shell). */
+	if (schema_user_version(db, &version) != SQLITE_OK || version != OUTBOX_SCHEMA_VERSION)
+		return schema_fail(err, errlen, OUTBOX_ESQLITE, "schema migration left user_version "
+		    "at %d instead of %d", version, OUTBOX_SCHEMA_VERSION);
 	return OUTBOX_OK;
 }
 

@@ -3,7 +3,9 @@
 -- This file is compiled into liboutbox at build time. It is a list of forward-only
 -- migrations; the text after each "-- @migration N" line, up to the next one, moves a
 -- database from version N-1 to version N. The version lives in PRAGMA user_version.
--- Never edit a migration that has been released: add a new one below it.
+-- Never edit a migration that has been released: add a new one below it. Each migration
+-- ends by setting user_version, so the file also works on its own in the sqlite3 shell:
+--   sqlite3 app.db < schema/outbox.sql
 --
 -- Producers only ever need the first table:
 --   INSERT INTO outbox(name, payload) VALUES ('user.login', '{"user":{"_id":"42"}}');
@@ -121,3 +123,5 @@ SELECT b.sink, b.cursor, b.pending, b.retrying, b.failed,
                   SELECT min(o.created_at) FROM outbox_retry r JOIN outbox o ON o.seq = r.seq
                    WHERE r.sink = s.name)) AS oldest
           FROM outbox_sink s) b;
+
+PRAGMA user_version = 1;
