@@ -483,6 +483,7 @@ conf_apply(struct conf *cf, const cJSON *root, char **cause)
 		cJSON_Delete(none);
 		if (rc != 0)
 			goto out;
+		rc = -1;
 	}
 	if (cf->database == NULL) {
 		*cause = xasprintf("no database: set \"outbox.database\" or use --db PATH");

@@ -1,4 +1,300 @@
-/* main.c: outboxd start-up and shutdown. (being written) */
+/*
+ * main.c: outboxd start-up and shutdown: flags, configuration, the one-relay-per-database
+ * lock, signals. The work itself is relay_run's.
+ */
 #include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void) { return 0; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <amqp.h>
+#include <hiredis/hiredis.h>
+
+#include "conf.h"
+#include "log.h"
+#include "outbox.h"
+#include "relay.h"
+#include "store.h"
+#include "util.h"
+#include "wake.h"
+
+#define MAIN_EXIT_USAGE   2
+#define MAIN_EXIT_LOCKED  3
+
+static volatile sig_atomic_t main_stop;
+static volatile sig_atomic_t main_reopen;
+static int main_signal_pipe[2] = { -1, -1 };
+
+struct main_args {
+	const char *config;
+	const char *log_file;
+	int once;
+	int standby;
+	int verbosity;  /* -v raises, -q lowers */
+	cJSON *overrides;
+};
+
+static void
+main_usage(FILE *out)
+{
+	fputs(
+	    "usage: outboxd [-c FILE] [--db PATH] [--redis URL | --amqp URL | --stdout]\n"
+	    "               [--channel NAME] [--queue NAME] [--once] [--standby]\n"
+	    "               [-v] [-q] [--log-file PATH]\n"
+	    "\n"
+	    "Relay the events of an SQLite outbox table to Redis, RabbitMQ or stdout,\n"
+	    "at least once, in order, recording what was delivered.\n"
+	    "\n"
+	    "  -c, --config FILE   JSON configuration (push-events keys, outbox.*, relay.*, sinks)\n"
+	    "      --db PATH       the outbox database (outbox.database)\n"
+	    "      --redis URL     publish to Redis: redis://[user:pass@]host:port/db or\n"
+	    "                      unix:///path.sock (system.queue-adapter redis, redis.url)\n"
+	    "      --channel NAME  Redis channel, {name} expands (redis.channel-name)\n"
+	    "      --amqp URL      publish to RabbitMQ: amqp[s]://user:pass@host:port/vhost\n"
+	    "                      (system.queue-adapter rabbitmq, rabbitmq.connectionString)\n"
+	    "      --queue NAME    RabbitMQ queue (rabbitmq.channel-name)\n"
+	    "      --stdout        write envelopes to standard output as JSON lines (default)\n"
+	    "      --once          publish everything due now, then exit\n"
+	    "      --standby       if another relay is active on the database, wait and take\n"
+	    "                      over when it stops, instead of exiting\n"
+	    "  -v, --verbose       more logging (repeat for debug)\n"
+	    "  -q, --quiet         warnings and errors only\n"
+	    "      --log-file PATH log there instead of stderr (reopened on SIGHUP)\n"
+	    "  -h, --help          this help\n"
+	    "      --version       versions of outboxd and its libraries\n"
+	    "\n"
+	    "Flags override the configuration file. Exit status: 0 done, 1 runtime error,\n"
+	    "2 usage, 3 another relay is active, 65 not an outbox database, 66 no such\n"
+	    "database, 75 --once could not reach a sink, 78 configuration error.\n"
+	    "See outboxd(8) and outbox(5).\n", out);
+}
+
+static void
+main_version(void)
+{
+	printf("outboxd %s (SQLite %s, hiredis %d.%d.%d, rabbitmq-c %s)\n", PACKAGE_VERSION,
+	    sqlite3_libversion(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH, amqp_version());
+}
+
+static void
+main_override(struct main_args *a, const char *key, const char *value)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(a->overrides, key);
+	cJSON_AddStringToObject(a->overrides, key, value);
+}
+
+/* Parse the command line; returns -1 (after a message) on a usage error, 1 if done. */
+static int
+main_parse_args(int argc, char **argv, struct main_args *a)
+{
+	enum { OPT_DB = 256, OPT_REDIS, OPT_AMQP, OPT_CHANNEL, OPT_QUEUE, OPT_STDOUT, OPT_ONCE,
+	    OPT_STANDBY, OPT_LOG_FILE, OPT_VERSION };
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "db", required_argument, NULL, OPT_DB },
+		{ "redis", required_argument, NULL, OPT_REDIS },
+		{ "amqp", required_argument, NULL, OPT_AMQP },
+		{ "channel", required_argument, NULL, OPT_CHANNEL },
+		{ "queue", required_argument, NULL, OPT_QUEUE },
+		{ "stdout", no_argument, NULL, OPT_STDOUT },
+		{ "once", no_argument, NULL, OPT_ONCE },
+		{ "standby", no_argument, NULL, OPT_STANDBY },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, OPT_VERSION },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:vqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c': a->config = optarg; break;
+		case OPT_DB: main_override(a, "outbox.database", optarg); break;
+		case OPT_REDIS:
+			main_override(a, "system.queue-adapter", "redis");
+			main_override(a, "redis.url", optarg);
+			break;
+		case OPT_AMQP:
+			main_override(a, "system.queue-adapter", "rabbitmq");
+			main_override(a, "rabbitmq.connectionString", optarg);
+			break;
+		case OPT_CHANNEL: main_override(a, "redis.channel-name", optarg); break;
+		case OPT_QUEUE: main_override(a, "rabbitmq.channel-name", optarg); break;
+		case OPT_STDOUT: main_override(a, "system.queue-adapter", "stdout"); break;
+		case OPT_ONCE: a->once = 1; break;
+		case OPT_STANDBY: a->standby = 1; break;
+		case 'v': a->verbosity++; break;
+		case 'q': a->verbosity--; break;
+		case OPT_LOG_FILE: a->log_file = optarg; break;
+		case 'h': main_usage(stdout); return 1;
+		case OPT_VERSION: main_version(); return 1;
+		case ':':
+			fprintf(stderr, "outboxd: option '%s' needs an argument\n", argv[optind - 1]);
+			goto usage;
+		default:
+			fprintf(stderr, "outboxd: unknown option '%s'\n", argv[optind - 1]);
+			goto usage;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "outboxd: unexpected argument '%s'\n", argv[optind]);
+		goto usage;
+	}
+	return 0;
+usage:
+	fputs("usage: outboxd [-c FILE] [--db PATH] [--redis URL | --amqp URL | --stdout] "
+	    "[--once] (see --help)\n", stderr);
+	return -1;
+}
+
+static void
+main_on_signal(int sig)
+{
+	int saved = errno;
+
+	if (sig == SIGHUP)
+		main_reopen = 1;
+	else
+		main_stop = 1;
+	if (main_signal_pipe[1] >= 0)
+		(void)!write(main_signal_pipe[1], "", 1);
+	errno = saved;
+}
+
+static int
+main_signals(void)
+{
+	struct sigaction sa;
+
+	if (pipe2(main_signal_pipe, O_NONBLOCK | O_CLOEXEC) != 0)
+		return -1;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = main_on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+/*
+ * One active relay per database: an exclusive flock on DB-outboxd.lock, which the kernel
+ * drops when the holder dies, however it dies. With standby, wait for it.
+ */
+static int
+main_lock(const char *database, int standby, int *fd_out)
+{
+	char *path = xasprintf("%s-outboxd.lock", database);
+	int fd, waiting = 0, rc = 0;
+
+	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
+		log_error("cannot open lock file %s: %s", path, strerror(errno));
+		free(path);
+		return 1;
+	}
+	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno != EWOULDBLOCK) {
+			log_error("cannot lock %s: %s", path, strerror(errno));
+			rc = 1;
+		} else if (!standby) {
+			log_error("another relay is active on %s (it holds %s); use --standby to "
+			    "wait and take over when it stops", database, path);
+			rc = MAIN_EXIT_LOCKED;
+		} else if (main_stop) {
+			rc = -1;
+		} else {
+			if (!waiting++)
+				log_info("another relay is active on %s: standing by", database);
+			poll(NULL, 0, 500);
+			continue;
+		}
+		close(fd);
+		free(path);
+		return rc;
+	}
+	if (waiting)
+		log_info("the other relay stopped: taking over");
+	free(path);
+	*fd_out = fd;
+	return 0;
+}
+
+static int
+main_run(struct main_args *a, struct conf *cf)
+{
+	struct relay_options opt = { .once = a->once, .stop = &main_stop,
+	    .reopen = &main_reopen };
+	struct store *st = NULL;
+	struct wake *wake;
+	char *cause = NULL;
+	int status, lock_fd = -1;
+
+	if ((status = main_lock(cf->database, a->standby, &lock_fd)) != 0)
+		return status < 0 ? 0 : status;
+	if (store_open(&st, cf->database, &status, &cause) != 0) {
+		log_error("%s", cause);
+		free(cause);
+		close(lock_fd);
+		return status;
+	}
+	wake = wake_open(cf->database, main_signal_pipe[0]);
+	log_info("outboxd %s relaying %s (%zu sink%s, batch %d)", PACKAGE_VERSION, cf->database,
+	    cf->nsinks, cf->nsinks == 1 ? "" : "s", cf->batch_size);
+	status = relay_run(cf, st, wake, &opt);
+	wake_close(wake);
+	store_close(st);
+	close(lock_fd);
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct main_args a = { 0 };
+	struct conf cf;
+	char *cause = NULL;
+	int status, level;
+
+	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
+	a.overrides = cJSON_CreateObject();
+	if ((status = main_parse_args(argc, argv, &a)) != 0) {
+		cJSON_Delete(a.overrides);
+		return status < 0 ? MAIN_EXIT_USAGE : 0;
+	}
+	if (a.log_file != NULL && log_open(a.log_file) != 0) {
+		fprintf(stderr, "outboxd: cannot open log file %s: %s\n", a.log_file, strerror(errno));
+		cJSON_Delete(a.overrides);
+		return 1;
+	}
+	status = conf_load(&cf, a.config, a.overrides, &cause);
+	cJSON_Delete(a.overrides);
+	if (status != 0) {
+		log_error("%s", cause);
+		free(cause);
+		return CONF_EXIT;
+	}
+	level = (cf.log_level >= 0 ? cf.log_level : LOG_INFO) + a.verbosity;
+	log_set_level(level < LOG_ERROR ? LOG_ERROR : level > LOG_DEBUG ? LOG_DEBUG : level);
+	if (main_signals() != 0) {
+		log_error("cannot set up signals: %s", strerror(errno));
+		conf_free(&cf);
+		return 1;
+	}
+	status = main_run(&a, &cf);
+	conf_free(&cf);
+	return status;
+}

@@ -1,0 +1,666 @@
+/*
+ * relay.c: the loop. For each sink in turn: publish the retries that are due, then the
+ * next batch of new events after the sink's cursor; record the outcome of each batch in
+ * one transaction; sleep until a commit, a retry or a reconnect is due.
+ *
+ * Guarantees kept here:
+ * - An event counts as handed off only after the sink said so; the cursor moves in the
+ *   same transaction that records the failures, so a crash at any point publishes the
+ *   last batch again at worst (at-least-once).
+ * - A broker outage (SINK_UNSENT) never costs an event an attempt: the cursor stops just
+ *   before the first unsent event, and the sink is reconnected with backoff.
+ * - Ordering keys: two events with the same key are never in flight together (a batch is
+ *   cut where a key repeats), and while an event waits in retry, later events with its key
+ *   wait behind it (STORE_WAITING), so they reach the sink in seq order.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sqlite3.h>
+
+#include "envelope.h"
+#include "log.h"
+#include "relay.h"
+#include "util.h"
+
+/* Keys of the events in flight or waiting, within one batch: a small hash set of
+ * borrowed strings, cleared between batches. */
+struct relay_keyset {
+	const char **slot;
+	size_t size;     /* a power of two, at least twice the batch size */
+	size_t used;
+};
+
+struct relay_sink {
+	struct conf_sink *cs;
+	struct sink *sk;
+	char **patterns;          /* the filter, NULL-terminated; NULL: every event */
+	int64_t cursor;
+	int connected;
+	int failures;             /* consecutive failed connects */
+	int drops;                /* connections lost since the last clean publish */
+	int64_t reconnect_at;     /* monotonic ms */
+	int64_t next_purge_at;
+};
+
+struct relay {
+	struct conf *cf;
+	struct store *st;
+	struct wake *wake;
+	const struct relay_options *opt;
+	struct relay_sink *sinks;
+	size_t nsinks;
+	int limit;                          /* batch size */
+	struct store_event *events;
+	struct sink_message *msgs;
+	struct store_outcome *outcomes;
+	char **names;                       /* published names, one per message */
+	char **envelopes;
+	const char **keys;                  /* ordering key of each message, borrowed */
+	struct relay_keyset inflight;       /* keys of the messages being built */
+	struct relay_keyset waiting;        /* keys known to wait behind a retry */
+	int unreachable;                    /* --once: a sink could not be reached */
+	int64_t next_purge_at;
+};
+
+int64_t
+relay_backoff(const struct conf *cf, int attempt)
+{
+	double cap = cf->backoff_initial_ms * pow(cf->backoff_multiplier, attempt - 1);
+
+	if (cap > cf->backoff_max_ms)
+		cap = cf->backoff_max_ms;
+	return (int64_t)(cap * ((double)random() / RAND_MAX));
+}
+
+/* ---- key sets ---------------------------------------------------------------------- */
+
+static void
+relay_keyset_init(struct relay_keyset *ks, int limit)
+{
+	ks->size = 16;
+	while (ks->size < (size_t)limit * 2)
+		ks->size <<= 1;
+	ks->slot = xcalloc(ks->size, sizeof *ks->slot);
+	ks->used = 0;
+}
+
+static void
+relay_keyset_clear(struct relay_keyset *ks)
+{
+	if (ks->used > 0)
+		memset(ks->slot, 0, ks->size * sizeof *ks->slot);
+	ks->used = 0;
+}
+
+/* Find key; add it when add is set. Returns 1 if it was there. */
+static int
+relay_keyset_find(struct relay_keyset *ks, const char *key, int add)
+{
+	uint64_t h = 1469598103934665603ULL;
+	const unsigned char *p;
+	size_t i;
+
+	for (p = (const unsigned char *)key; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	for (i = h & (ks->size - 1); ks->slot[i] != NULL; i = (i + 1) & (ks->size - 1)) {
+		if (strcmp(ks->slot[i], key) == 0)
+			return 1;
+	}
+	if (add && ks->used < ks->size / 2) {
+		ks->slot[i] = key;
+		ks->used++;
+	}
+	return 0;
+}
+
+/* ---- setting up -------------------------------------------------------------------- */
+
+static char **
+relay_parse_filter(const char *filter)
+{
+	cJSON *arr, *item;
+	char **patterns;
+	size_t n = 0;
+
+	if (filter == NULL || (arr = cJSON_Parse(filter)) == NULL)
+		return NULL;
+	patterns = xcalloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *patterns);
+	cJSON_ArrayForEach(item, arr)
+		patterns[n++] = xstrdup(item->valuestring);
+	cJSON_Delete(arr);
+	return patterns;
+}
+
+static void
+relay_free_patterns(char **patterns)
+{
+	char **p;
+
+	for (p = patterns; p != NULL && *p != NULL; p++)
+		free(*p);
+	free(patterns);
+}
+
+/* An event passes if its name or its published name matches a pattern (SQLite GLOB,
+ * the same test the views use). */
+static int
+relay_filter_match(const struct relay_sink *rs, const char *name, const char *published)
+{
+	char **p;
+
+	if (rs->patterns == NULL)
+		return 1;
+	for (p = rs->patterns; *p != NULL; p++) {
+		if (sqlite3_strglob(*p, name) == 0 || sqlite3_strglob(*p, published) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int
+relay_setup(struct relay *r, struct conf *cf, struct store *st, struct wake *wake,
+    const struct relay_options *opt)
+{
+	char *cause = NULL;
+	size_t i;
+
+	memset(r, 0, sizeof *r);
+	r->cf = cf;
+	r->st = st;
+	r->wake = wake;
+	r->opt = opt;
+	r->limit = cf->batch_size;
+	r->nsinks = cf->nsinks;
+	r->sinks = xcalloc(cf->nsinks, sizeof *r->sinks);
+	r->events = xcalloc((size_t)r->limit, sizeof *r->events);
+	r->msgs = xcalloc((size_t)r->limit, sizeof *r->msgs);
+	r->outcomes = xcalloc((size_t)r->limit, sizeof *r->outcomes);
+	r->names = xcalloc((size_t)r->limit, sizeof *r->names);
+	r->envelopes = xcalloc((size_t)r->limit, sizeof *r->envelopes);
+	r->keys = xcalloc((size_t)r->limit, sizeof *r->keys);
+	relay_keyset_init(&r->inflight, r->limit);
+	relay_keyset_init(&r->waiting, r->limit);
+	for (i = 0; i < cf->nsinks; i++) {
+		struct relay_sink *rs = &r->sinks[i];
+		rs->cs = &cf->sinks[i];
+		rs->sk = &rs->cs->sink;
+		rs->patterns = relay_parse_filter(rs->cs->filter);
+		if (store_sink_register(st, rs->sk->name, rs->sk->ops->type, rs->cs->filter,
+		    rs->cs->prefix, &rs->cursor, &cause) != 0) {
+			log_error("sink %s: %s", rs->sk->name, cause);
+			free(cause);
+			return -1;
+		}
+		log_info("sink %s: %s, from seq %lld", rs->sk->name, rs->sk->target,
+		    (long long)rs->cursor);
+	}
+	return 0;
+}
+
+static void
+relay_teardown(struct relay *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nsinks; i++) {
+		if (r->sinks[i].connected)
+			r->sinks[i].sk->ops->disconnect(r->sinks[i].sk);
+		relay_free_patterns(r->sinks[i].patterns);
+	}
+	free(r->sinks);
+	free(r->events);
+	free(r->msgs);
+	free(r->outcomes);
+	free(r->names);
+	free(r->envelopes);
+	free(r->keys);
+	free(r->inflight.slot);
+	free(r->waiting.slot);
+}
+
+/* ---- connections ------------------------------------------------------------------- */
+
+static int
+relay_connect(struct relay *r, struct relay_sink *rs)
+{
+	int64_t now = util_monotonic_ms();
+	char *cause = NULL;
+
+	if (rs->connected)
+		return 0;
+	if (now < rs->reconnect_at)
+		return -1;
+	if (rs->sk->ops->connect(rs->sk, &cause) == 0) {
+		if (rs->failures > 0)
+			log_info("sink %s: connected again to %s", rs->sk->name, rs->sk->target);
+		rs->connected = 1;
+		rs->failures = 0;
+		return 0;
+	}
+	/* One warning per outage; the retries behind it go to the debug log. */
+	log_msg(rs->failures == 0 ? LOG_WARN : LOG_DEBUG, "sink %s: cannot connect: %s%s",
+	    rs->sk->name, cause, r->opt->once ? "" : " (retrying with backoff)");
+	free(cause);
+	rs->failures++;
+	rs->reconnect_at = now + relay_backoff(r->cf, rs->failures);
+	if (r->opt->once)
+		r->unreachable = 1;
+	return -1;
+}
+
+static void
+relay_connection_lost(struct relay *r, struct relay_sink *rs, const char *cause)
+{
+	log_warn("sink %s: connection lost: %s (reconnecting)", rs->sk->name,
+	    cause != NULL ? cause : "unknown error");
+	rs->sk->ops->disconnect(rs->sk);
+	rs->connected = 0;
+	/* Reconnect at once the first time; a broker that keeps dropping us gets backoff. */
+	rs->drops++;
+	rs->reconnect_at = rs->drops == 1 ? 0 :
+	    util_monotonic_ms() + relay_backoff(r->cf, rs->drops - 1);
+}
+
+/* ---- publishing -------------------------------------------------------------------- */
+
+/* Make message m for event ev, published as name (malloc'd, now owned by the batch). */
+static void
+relay_add_message(struct relay *r, size_t m, const struct store_event *ev, char *name)
+{
+	struct sink_message *msg = &r->msgs[m];
+	size_t len;
+
+	r->names[m] = name;
+	r->keys[m] = ev->key;
+	r->envelopes[m] = envelope_build(ev->id, name, ev->payload, ev->headers, &len);
+	if (r->envelopes[m] == NULL)
+		abort();
+	memset(msg, 0, sizeof *msg);
+	msg->seq = ev->seq;
+	msg->id = ev->id;
+	msg->name = name;
+	msg->envelope = r->envelopes[m];
+	msg->envelope_len = len;
+	msg->headers = ev->headers;
+	msg->created_at = ev->created_at;
+	msg->status = SINK_UNSENT;
+}
+
+static void
+relay_clear_messages(struct relay *r, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(r->names[i]);
+		free(r->envelopes[i]);
+		r->names[i] = r->envelopes[i] = NULL;
+	}
+}
+
+/* Publish msgs[0..n-1]; -1 if the connection broke (the statuses say what got through). */
+static int
+relay_publish(struct relay *r, struct relay_sink *rs, size_t n)
+{
+	char *cause = NULL;
+
+	if (n == 0)
+		return 0;
+	if (rs->sk->ops->publish(rs->sk, r->msgs, n, &cause) == 0) {
+		rs->drops = 0;
+		return 0;
+	}
+	relay_connection_lost(r, rs, cause);
+	free(cause);
+	return -1;
+}
+
+/* The outcome of a message the broker refused, after attempts earlier attempts. */
+static void
+relay_rejected(struct relay *r, struct relay_sink *rs, struct store_outcome *o,
+    const struct sink_message *msg, int attempts)
+{
+	o->seq = msg->seq;
+	o->attempts = attempts + 1;
+	o->error = msg->error;
+	if (o->attempts >= r->cf->max_attempts) {
+		o->kind = STORE_FAILED;
+		o->next_attempt_at = 0;
+		log_warn("sink %s: event %s (seq %lld) failed after %d attempts: %s", rs->sk->name,
+		    msg->id, (long long)msg->seq, o->attempts, msg->error);
+	} else {
+		o->kind = STORE_RETRY;
+		o->next_attempt_at = util_now_ms() + relay_backoff(r->cf, o->attempts);
+		log_info("sink %s: event %s (seq %lld) rejected (attempt %d of %d): %s",
+		    rs->sk->name, msg->id, (long long)msg->seq, o->attempts, r->cf->max_attempts,
+		    msg->error);
+	}
+}
+
+static int
+relay_record(struct relay *r, struct relay_sink *rs, int64_t to, size_t nout)
+{
+	char *cause = NULL;
+	int moved;
+
+	if (store_record(r->st, rs->sk->name, rs->cursor, to, r->outcomes, nout, &moved,
+	    &cause) != 0) {
+		/* Not recorded: the events will be published again (at-least-once). */
+		log_error("sink %s: %s", rs->sk->name, cause);
+		free(cause);
+		return -1;
+	}
+	if (moved) {
+		if (store_sink_cursor(r->st, rs->sk->name, &rs->cursor, &cause) != 0) {
+			log_error("sink %s: %s", rs->sk->name, cause);
+			free(cause);
+			return -1;
+		}
+		log_info("sink %s: cursor moved to %lld by someone else (replay?)", rs->sk->name,
+		    (long long)rs->cursor);
+	} else {
+		rs->cursor = to;
+	}
+	return 0;
+}
+
+/* Publish the retries of rs that are due. Returns how many were read, -1 on error. */
+static int
+relay_retries(struct relay *r, struct relay_sink *rs)
+{
+	size_t i, nout = 0;
+	int n, broken, rc;
+	char *cause = NULL;
+
+	if (store_read_due(r->st, rs->sk->name, util_now_ms(), r->limit, r->events, &n,
+	    &cause) != 0) {
+		log_error("sink %s: %s", rs->sk->name, cause);
+		free(cause);
+		return -1;
+	}
+	for (i = 0; i < (size_t)n; i++)
+		relay_add_message(r, i, &r->events[i], xasprintf("%s%s", rs->cs->prefix,
+		    r->events[i].name));
+	broken = relay_publish(r, rs, (size_t)n);
+	for (i = 0; i < (size_t)n; i++) {
+		struct store_outcome *o = &r->outcomes[nout];
+		if (r->msgs[i].status == SINK_DELIVERED) {
+			memset(o, 0, sizeof *o);
+			o->seq = r->msgs[i].seq;
+			o->kind = STORE_DELIVERED;
+			nout++;
+		} else if (r->msgs[i].status == SINK_REJECTED) {
+			relay_rejected(r, rs, o, &r->msgs[i], r->events[i].attempts);
+			nout++;
+		}
+	}
+	rc = relay_record(r, rs, rs->cursor, nout);
+	relay_clear_messages(r, (size_t)n);
+	for (i = 0; i < (size_t)n; i++)
+		store_event_clear(&r->events[i]);
+	return rc != 0 || broken ? -1 : n;
+}
+
+/* Does ev wait behind an earlier event with its key? */
+static int
+relay_key_waits(struct relay *r, struct relay_sink *rs, const struct store_event *ev,
+    int64_t *blocker)
+{
+	char *cause = NULL;
+
+	*blocker = 0;
+	if (relay_keyset_find(&r->waiting, ev->key, 0))
+		return 1;
+	if (store_key_waiting(r->st, rs->sk->name, ev->key, blocker, &cause) != 0) {
+		log_error("sink %s: %s", rs->sk->name, cause);
+		free(cause);
+		return -1;
+	}
+	if (*blocker > 0)
+		relay_keyset_find(&r->waiting, ev->key, 1);
+	return *blocker > 0;
+}
+
+/*
+ * Gather messages from events[*next..n-1] until a key repeats; events filtered out or held
+ * behind their key are handled without publishing. *next moves past what was gathered.
+ */
+static int
+relay_gather(struct relay *r, struct relay_sink *rs, int n, int *next, size_t *nmsg,
+    size_t *nout)
+{
+	int64_t blocker;
+	int j, waits;
+
+	relay_keyset_clear(&r->inflight);
+	for (j = *next; j < n; j++) {
+		const struct store_event *ev = &r->events[j];
+		char *name = xasprintf("%s%s", rs->cs->prefix, ev->name);
+		if (!relay_filter_match(rs, ev->name, name)) {
+			free(name);
+			continue;
+		}
+		if (ev->key != NULL && relay_keyset_find(&r->inflight, ev->key, 0)) {
+			free(name);
+			break;
+		}
+		if (ev->key != NULL && (waits = relay_key_waits(r, rs, ev, &blocker)) != 0) {
+			free(name);
+			if (waits < 0)
+				return -1;
+			memset(&r->outcomes[*nout], 0, sizeof r->outcomes[*nout]);
+			r->outcomes[*nout].seq = ev->seq;
+			r->outcomes[*nout].kind = STORE_WAITING;
+			r->outcomes[*nout].next_attempt_at = util_now_ms();
+			r->outcomes[*nout].error = "waiting behind an earlier event with the same key";
+			(*nout)++;
+			continue;
+		}
+		if (ev->key != NULL)
+			relay_keyset_find(&r->inflight, ev->key, 1);
+		relay_add_message(r, (*nmsg)++, ev, name);
+	}
+	*next = j;
+	return 0;
+}
+
+/* Publish one gathered run and record it; -1 if publishing or recording broke. */
+static int
+relay_publish_run(struct relay *r, struct relay_sink *rs, int64_t last_seq, size_t nmsg,
+    size_t nout)
+{
+	int64_t to = last_seq;
+	size_t i, kept;
+	int broken, rc;
+
+	broken = relay_publish(r, rs, nmsg);
+	for (i = 0; i < nmsg; i++) {
+		const struct sink_message *msg = &r->msgs[i];
+		if (msg->status == SINK_UNSENT) {
+			to = msg->seq - 1;   /* everything before it is handed off */
+			break;
+		}
+		if (msg->status == SINK_REJECTED) {
+			relay_rejected(r, rs, &r->outcomes[nout], msg, 0);
+			/* Later events with its key, in this batch too, now wait behind it. */
+			if (r->outcomes[nout].kind == STORE_RETRY && r->keys[i] != NULL)
+				relay_keyset_find(&r->waiting, r->keys[i], 1);
+			nout++;
+		}
+	}
+	/* Outcomes past the cursor are not recorded: those events will be read again. */
+	for (i = kept = 0; i < nout; i++) {
+		if (r->outcomes[i].seq <= to)
+			r->outcomes[kept++] = r->outcomes[i];
+	}
+	rc = relay_record(r, rs, to, kept);
+	relay_clear_messages(r, nmsg);
+	return rc != 0 || broken ? -1 : 0;
+}
+
+/* Publish the next batch of new events for rs. Returns how many were read, -1 on error. */
+static int
+relay_new_events(struct relay *r, struct relay_sink *rs)
+{
+	size_t nmsg, nout;
+	int n, next = 0, i, rc = 0;
+	char *cause = NULL;
+
+	if (store_read_new(r->st, rs->cursor, r->limit, r->events, &n, &cause) != 0) {
+		log_error("sink %s: %s", rs->sk->name, cause);
+		free(cause);
+		return -1;
+	}
+	relay_keyset_clear(&r->waiting);
+	while (next < n && rc == 0) {
+		nmsg = nout = 0;
+		if (relay_gather(r, rs, n, &next, &nmsg, &nout) != 0) {
+			relay_clear_messages(r, nmsg);
+			rc = -1;
+			break;
+		}
+		rc = relay_publish_run(r, rs, r->events[next - 1].seq, nmsg, nout);
+	}
+	for (i = 0; i < n; i++)
+		store_event_clear(&r->events[i]);
+	return rc != 0 ? -1 : n;
+}
+
+/* ---- the loop ---------------------------------------------------------------------- */
+
+/* One pass over rs: retries due, then new events. Returns events read, -1 on trouble. */
+static int
+relay_sink_pass(struct relay *r, struct relay_sink *rs)
+{
+	int a, b;
+
+	if (relay_connect(r, rs) != 0)
+		return 0;
+	if ((a = relay_retries(r, rs)) < 0)
+		return -1;
+	if ((b = relay_new_events(r, rs)) < 0)
+		return -1;
+	return a + b;
+}
+
+/* Delete a small batch of old delivered events when retention is on. */
+static void
+relay_retention(struct relay *r)
+{
+	static const int purge_batch = 1000;
+	int64_t now = util_monotonic_ms();
+	char *cause = NULL;
+	int deleted = 0;
+
+	if (r->cf->retention_ms <= 0 || now < r->next_purge_at)
+		return;
+	if (store_purge(r->st, util_now_ms() - r->cf->retention_ms, purge_batch, &deleted,
+	    &cause) != 0) {
+		log_error("retention: %s", cause);
+		free(cause);
+	} else if (deleted > 0) {
+		log_info("retention: deleted %d delivered events", deleted);
+	}
+	/* Small transactions, so producers never wait long; keep going while there is more. */
+	r->next_purge_at = now + (deleted == purge_batch ? 100 : 60000);
+}
+
+/* How long may the loop sleep? Until a retry or reconnect is due, at most poll_ms. */
+static int
+relay_sleep_ms(struct relay *r, int poll_ms)
+{
+	int64_t wall = util_now_ms(), mono = util_monotonic_ms(), at, t = poll_ms;
+	char *cause = NULL;
+	size_t i;
+
+	for (i = 0; i < r->nsinks; i++) {
+		struct relay_sink *rs = &r->sinks[i];
+		if (!rs->connected) {
+			if (rs->reconnect_at - mono < t)
+				t = rs->reconnect_at - mono;
+			continue;
+		}
+		if (rs->sk->ops->idle != NULL && t > 1000)
+			t = 1000;
+		if (store_next_due(r->st, rs->sk->name, &at, &cause) != 0) {
+			log_error("sink %s: %s", rs->sk->name, cause);
+			free(cause);
+			cause = NULL;
+		} else if (at >= 0 && at - wall < t) {
+			t = at - wall;
+		}
+	}
+	return t < 0 ? 0 : (int)t;
+}
+
+static void
+relay_idle(struct relay *r)
+{
+	char *cause = NULL;
+	size_t i;
+
+	for (i = 0; i < r->nsinks; i++) {
+		struct relay_sink *rs = &r->sinks[i];
+		if (!rs->connected || rs->sk->ops->idle == NULL)
+			continue;
+		if (rs->sk->ops->idle(rs->sk, &cause) != 0) {
+			relay_connection_lost(r, rs, cause);
+			free(cause);
+			cause = NULL;
+		}
+	}
+}
+
+int
+relay_run(struct conf *cf, struct store *st, struct wake *wake,
+    const struct relay_options *opt)
+{
+	struct relay r;
+	int poll_ms = 10, work, n, trouble, status = 0;
+	size_t i;
+
+	if (relay_setup(&r, cf, st, wake, opt) != 0) {
+		relay_teardown(&r);
+		return 1;
+	}
+	while (!*opt->stop) {
+		if (*opt->reopen) {
+			*opt->reopen = 0;
+			log_reopen();
+			log_info("log reopened");
+		}
+		work = trouble = 0;
+		for (i = 0; i < r.nsinks && !*opt->stop; i++) {
+			if ((n = relay_sink_pass(&r, &r.sinks[i])) < 0)
+				trouble = 1;
+			else
+				work += n;
+		}
+		relay_retention(&r);
+		if (opt->once && r.unreachable) {
+			status = RELAY_EXIT_UNREACHABLE;
+			break;
+		}
+		if (work > 0) {
+			poll_ms = 10;
+			continue;
+		}
+		if (opt->once && !trouble)
+			break;
+		/* Idle: sleep until a commit (inotify) or something falls due. Without inotify,
+		 * poll adaptively: soon after activity, then less and less often. */
+		if (wake_has_inotify(wake))
+			poll_ms = cf->poll_interval_ms;
+		else if (poll_ms < cf->poll_interval_ms)
+			poll_ms = poll_ms * 2 < cf->poll_interval_ms ? poll_ms * 2 : cf->poll_interval_ms;
+		relay_idle(&r);
+		wake_wait(wake, relay_sleep_ms(&r, trouble ? 100 : poll_ms));
+	}
+	if (*opt->stop)
+		log_info("stopping: the batch in flight was recorded");
+	relay_teardown(&r);
+	return status;
+}

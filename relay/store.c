@@ -1,0 +1,389 @@
+/*
+ * store.c: every statement the relay runs against the outbox database.
+ *
+ * Statements are prepared once and reused. Writes are short IMMEDIATE transactions: one
+ * per published batch, whatever its size, because delivery is recorded by moving the
+ * sink's cursor (one row) plus one row per event that failed.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "outbox.h"
+#include "store.h"
+#include "util.h"
+
+enum {
+	STORE_SINK_UPSERT,
+	STORE_SINK_CURSOR,
+	STORE_READ_NEW,
+	STORE_READ_DUE,
+	STORE_NEXT_DUE,
+	STORE_KEY_WAITING,
+	STORE_SET_CURSOR,
+	STORE_RETRY_UPSERT,
+	STORE_RETRY_DELETE,
+	STORE_PURGE,
+	STORE_BEGIN,
+	STORE_COMMIT,
+	STORE_ROLLBACK,
+	STORE_NSTMT
+};
+
+static const char *const store_sql[STORE_NSTMT] = {
+	[STORE_SINK_UPSERT] =
+	    "INSERT INTO outbox_sink(name, type, filter, prefix) VALUES (?1, ?2, ?3, ?4) "
+	    "ON CONFLICT(name) DO UPDATE SET type = ?2, filter = ?3, prefix = ?4",
+	[STORE_SINK_CURSOR] =
+	    "SELECT cursor FROM outbox_sink WHERE name = ?1",
+	/* json() makes payload and headers compact, one line, whatever the producer wrote. */
+	[STORE_READ_NEW] =
+	    "SELECT seq, id, name, json(payload), json(headers), key, created_at, 0 "
+	    "FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+	[STORE_READ_DUE] =
+	    "SELECT o.seq, o.id, o.name, json(o.payload), json(o.headers), o.key, o.created_at, "
+	    "r.attempts FROM outbox_retry r JOIN outbox o ON o.seq = r.seq "
+	    "WHERE r.sink = ?1 AND r.state = 'retry' AND r.next_attempt_at <= ?2 "
+	    "AND (o.key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox_retry r2 "
+	    "  JOIN outbox o2 ON o2.seq = r2.seq WHERE r2.sink = r.sink AND r2.state = 'retry' "
+	    "  AND r2.seq < r.seq AND o2.key = o.key)) "
+	    "ORDER BY r.seq LIMIT ?3",
+	[STORE_NEXT_DUE] =
+	    "SELECT min(next_attempt_at) FROM outbox_retry WHERE sink = ?1 AND state = 'retry'",
+	[STORE_KEY_WAITING] =
+	    "SELECT r.seq FROM outbox_retry r JOIN outbox o ON o.seq = r.seq "
+	    "WHERE r.sink = ?1 AND r.state = 'retry' AND o.key = ?2 ORDER BY r.seq LIMIT 1",
+	[STORE_SET_CURSOR] =
+	    "UPDATE outbox_sink SET cursor = ?2, progress_at = ?3 WHERE name = ?1 AND cursor = ?4",
+	[STORE_RETRY_UPSERT] =
+	    "INSERT INTO outbox_retry(sink, seq, state, attempts, next_attempt_at, last_error, "
+	    "updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(sink, seq) DO UPDATE "
+	    "SET state = ?3, attempts = ?4, next_attempt_at = ?5, last_error = ?6, updated_at = ?7",
+	[STORE_RETRY_DELETE] =
+	    "DELETE FROM outbox_retry WHERE sink = ?1 AND seq = ?2",
+	[STORE_PURGE] =
+	    "DELETE FROM outbox WHERE seq IN (SELECT o.seq FROM outbox o "
+	    "WHERE o.seq <= (SELECT min(cursor) FROM outbox_sink) AND o.created_at < ?1 "
+	    "AND NOT EXISTS (SELECT 1 FROM outbox_retry r WHERE r.seq = o.seq) "
+	    "ORDER BY o.seq LIMIT ?2)",
+	[STORE_BEGIN] = "BEGIN IMMEDIATE",
+	[STORE_COMMIT] = "COMMIT",
+	[STORE_ROLLBACK] = "ROLLBACK",
+};
+
+struct store {
+	outbox *ob;
+	sqlite3 *db;
+	sqlite3_stmt *stmt[STORE_NSTMT];
+};
+
+static int
+store_error(struct store *st, char **cause, const char *what)
+{
+	*cause = xasprintf("%s: %s", what, sqlite3_errmsg(st->db));
+	return -1;
+}
+
+static int
+store_exit_status(int rc)
+{
+	if (rc == OUTBOX_ESCHEMA)
+		return STORE_EXIT_NOT_OUTBOX;
+	return 1;
+}
+
+int
+store_open(struct store **out, const char *path, int *exit_status, char **cause)
+{
+	struct store *st = xcalloc(1, sizeof *st);
+	int rc, i;
+
+	*out = NULL;
+	rc = outbox_open(path, 0, &st->ob);
+	if (rc != OUTBOX_OK) {
+		if (access(path, F_OK) != 0 && errno == ENOENT) {
+			*cause = xasprintf("database '%s' does not exist (create it with: outboxctl -d "
+			    "%s init)", path, path);
+			*exit_status = STORE_EXIT_MISSING;
+		} else {
+			*cause = xstrdup(outbox_errmsg(st->ob));
+			*exit_status = store_exit_status(rc);
+		}
+		outbox_close(st->ob);
+		free(st);
+		return -1;
+	}
+	st->db = outbox_db(st->ob);
+	for (i = 0; i < STORE_NSTMT; i++) {
+		if (sqlite3_prepare_v3(st->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		    &st->stmt[i], NULL) != SQLITE_OK) {
+			store_error(st, cause, "cannot prepare a statement");
+			*exit_status = 1;
+			store_close(st);
+			return -1;
+		}
+	}
+	*out = st;
+	return 0;
+}
+
+void
+store_close(struct store *st)
+{
+	int i;
+
+	if (st == NULL)
+		return;
+	for (i = 0; i < STORE_NSTMT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	outbox_close(st->ob);
+	free(st);
+}
+
+/* Reset and clear a statement for its next use. */
+static sqlite3_stmt *
+store_stmt(struct store *st, int which)
+{
+	sqlite3_stmt *s = st->stmt[which];
+
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return s;
+}
+
+static void
+store_bind_text(sqlite3_stmt *s, int i, const char *text)
+{
+	if (text != NULL)
+		sqlite3_bind_text(s, i, text, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+/* Step a statement that returns no rows. */
+static int
+store_exec(struct store *st, sqlite3_stmt *s, char **cause, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return store_error(st, cause, what);
+	return 0;
+}
+
+int
+store_sink_register(struct store *st, const char *name, const char *type, const char *filter,
+    const char *prefix, int64_t *cursor, char **cause)
+{
+	sqlite3_stmt *s = store_stmt(st, STORE_SINK_UPSERT);
+
+	store_bind_text(s, 1, name);
+	store_bind_text(s, 2, type);
+	store_bind_text(s, 3, filter);
+	store_bind_text(s, 4, prefix);
+	if (store_exec(st, s, cause, "cannot register the sink") != 0)
+		return -1;
+	return store_sink_cursor(st, name, cursor, cause);
+}
+
+static char *
+store_column_dup(sqlite3_stmt *s, int col)
+{
+	const unsigned char *text = sqlite3_column_text(s, col);
+
+	return text != NULL ? xstrdup((const char *)text) : NULL;
+}
+
+/* Read the rows of a prepared SELECT with the columns of STORE_READ_NEW. */
+static int
+store_read_events(struct store *st, sqlite3_stmt *s, struct store_event *events, int limit,
+    int *n, char **cause)
+{
+	int rc;
+
+	*n = 0;
+	while (*n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_event *ev = &events[(*n)++];
+		ev->seq = sqlite3_column_int64(s, 0);
+		ev->id = store_column_dup(s, 1);
+		ev->name = store_column_dup(s, 2);
+		ev->payload = store_column_dup(s, 3);
+		ev->headers = store_column_dup(s, 4);
+		ev->key = store_column_dup(s, 5);
+		ev->created_at = sqlite3_column_int64(s, 6);
+		ev->attempts = sqlite3_column_int(s, 7);
+	}
+	if (*n < limit && rc != SQLITE_DONE) {
+		sqlite3_reset(s);
+		while (*n > 0)
+			store_event_clear(&events[--(*n)]);
+		return store_error(st, cause, "cannot read events");
+	}
+	sqlite3_reset(s);
+	return 0;
+}
+
+int
+store_read_new(struct store *st, int64_t after, int limit, struct store_event *events, int *n,
+    char **cause)
+{
+	sqlite3_stmt *s = store_stmt(st, STORE_READ_NEW);
+
+	sqlite3_bind_int64(s, 1, after);
+	sqlite3_bind_int(s, 2, limit);
+	return store_read_events(st, s, events, limit, n, cause);
+}
+
+int
+store_read_due(struct store *st, const char *sink, int64_t now, int limit,
+    struct store_event *events, int *n, char **cause)
+{
+	sqlite3_stmt *s = store_stmt(st, STORE_READ_DUE);
+
+	store_bind_text(s, 1, sink);
+	sqlite3_bind_int64(s, 2, now);
+	sqlite3_bind_int(s, 3, limit);
+	return store_read_events(st, s, events, limit, n, cause);
+}
+
+/* A statement returning one integer column, NULL meaning none (-1). */
+static int
+store_one_int(struct store *st, sqlite3_stmt *s, int64_t *out, char **cause, const char *what)
+{
+	int rc = sqlite3_step(s);
+
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_type(s, 0) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 0);
+	else if (rc == SQLITE_DONE)
+		*out = -1;
+	sqlite3_reset(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return store_error(st, cause, what);
+	return 0;
+}
+
+int
+store_next_due(struct store *st, const char *sink, int64_t *at, char **cause)
+{
+	sqlite3_stmt *s = store_stmt(st, STORE_NEXT_DUE);
+
+	store_bind_text(s, 1, sink);
+	return store_one_int(st, s, at, cause, "cannot read retry times");
+}
+
+int
+store_key_waiting(struct store *st, const char *sink, const char *key, int64_t *blocker,
+    char **cause)
+{
+	sqlite3_stmt *s = store_stmt(st, STORE_KEY_WAITING);
+
+	store_bind_text(s, 1, sink);
+	store_bind_text(s, 2, key);
+	if (store_one_int(st, s, blocker, cause, "cannot read ordering keys") != 0)
+		return -1;
+	if (*blocker < 0)
+		*blocker = 0;
+	return 0;
+}
+
+static int
+store_record_one(struct store *st, const char *sink, const struct store_outcome *o,
+    int64_t now, char **cause)
+{
+	static const char *const states[] = {
+		[STORE_RETRY] = "retry", [STORE_FAILED] = "failed", [STORE_WAITING] = "retry",
+	};
+	sqlite3_stmt *s;
+
+	if (o->kind == STORE_DELIVERED) {
+		s = store_stmt(st, STORE_RETRY_DELETE);
+		store_bind_text(s, 1, sink);
+		sqlite3_bind_int64(s, 2, o->seq);
+		return store_exec(st, s, cause, "cannot record a delivery");
+	}
+	s = store_stmt(st, STORE_RETRY_UPSERT);
+	store_bind_text(s, 1, sink);
+	sqlite3_bind_int64(s, 2, o->seq);
+	store_bind_text(s, 3, states[o->kind]);
+	sqlite3_bind_int(s, 4, o->attempts);
+	sqlite3_bind_int64(s, 5, o->next_attempt_at);
+	store_bind_text(s, 6, o->error);
+	sqlite3_bind_int64(s, 7, now);
+	return store_exec(st, s, cause, "cannot record a failed delivery");
+}
+
+int
+store_record(struct store *st, const char *sink, int64_t from, int64_t to,
+    const struct store_outcome *outcomes, size_t n, int *moved, char **cause)
+{
+	int64_t now = util_now_ms();
+	sqlite3_stmt *s;
+	size_t i;
+
+	*moved = 0;
+	if (to == from && n == 0)
+		return 0;
+	if (store_exec(st, store_stmt(st, STORE_BEGIN), cause, "cannot start a transaction") != 0)
+		return -1;
+	if (to != from) {
+		s = store_stmt(st, STORE_SET_CURSOR);
+		store_bind_text(s, 1, sink);
+		sqlite3_bind_int64(s, 2, to);
+		sqlite3_bind_int64(s, 3, now);
+		sqlite3_bind_int64(s, 4, from);
+		if (store_exec(st, s, cause, "cannot move the cursor") != 0)
+			goto fail;
+		*moved = sqlite3_changes(st->db) == 0;
+	}
+	for (i = 0; i < n; i++) {
+		if (store_record_one(st, sink, &outcomes[i], now, cause) != 0)
+			goto fail;
+	}
+	if (store_exec(st, store_stmt(st, STORE_COMMIT), cause, "cannot commit") != 0)
+		goto fail;
+	return 0;
+fail:
+	s = store_stmt(st, STORE_ROLLBACK);
+	sqlite3_step(s);
+	sqlite3_reset(s);
+	return -1;
+}
+
+int
+store_sink_cursor(struct store *st, const char *sink, int64_t *cursor, char **cause)
+{
+	sqlite3_stmt *s = store_stmt(st, STORE_SINK_CURSOR);
+
+	store_bind_text(s, 1, sink);
+	return store_one_int(st, s, cursor, cause, "cannot read the sink's cursor");
+}
+
+int
+store_purge(struct store *st, int64_t cutoff, int limit, int *deleted, char **cause)
+{
+	sqlite3_stmt *s = store_stmt(st, STORE_PURGE);
+
+	sqlite3_bind_int64(s, 1, cutoff);
+	sqlite3_bind_int(s, 2, limit);
+	if (store_exec(st, s, cause, "cannot purge delivered events") != 0)
+		return -1;
+	*deleted = sqlite3_changes(st->db);
+	return 0;
+}
+
+void
+store_event_clear(struct store_event *ev)
+{
+	free(ev->id);
+	free(ev->name);
+	free(ev->payload);
+	free(ev->headers);
+	free(ev->key);
+	memset(ev, 0, sizeof *ev);
+}

@@ -1,0 +1,89 @@
+/*
+ * store.h: the relay's view of the outbox database. All of the relay's SQL lives in
+ * store.c; the loop (relay.c) never writes a statement itself.
+ */
+#ifndef RELAY_STORE_H
+#define RELAY_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+
+/* Exit statuses for a database that cannot be used (see outboxd(8)). */
+#define STORE_EXIT_NOT_OUTBOX 65
+#define STORE_EXIT_MISSING    66
+
+/* An event as read for publishing; strings are malloc'd, freed by store_event_clear. */
+struct store_event {
+	int64_t seq;
+	char *id;
+	char *name;
+	char *payload;   /* compact JSON */
+	char *headers;   /* compact JSON object, or NULL */
+	char *key;       /* ordering key, or NULL */
+	int64_t created_at;
+	int attempts;    /* for retries: attempts so far */
+};
+
+/* What became of one event on a sink, to be recorded. */
+enum store_outcome_kind {
+	STORE_DELIVERED,  /* a retried event got through: forget its retry row */
+	STORE_RETRY,      /* (re)schedule: attempts and next_attempt_at as given */
+	STORE_FAILED,     /* gave up after max attempts */
+	STORE_WAITING     /* fresh event held behind an earlier one with the same key */
+};
+
+struct store_outcome {
+	int64_t seq;
+	enum store_outcome_kind kind;
+	int attempts;
+	int64_t next_attempt_at;
+	const char *error;
+};
+
+/*
+ * Open and migrate the database (through liboutbox). On failure *exit_status is the
+ * process exit status that fits (65 not an outbox, 66 missing, 1 otherwise).
+ */
+int store_open(struct store **out, const char *path, int *exit_status, char **cause);
+void store_close(struct store *st);
+
+/* Create or update a sink's row; return its cursor. */
+int store_sink_register(struct store *st, const char *name, const char *type,
+    const char *filter, const char *prefix, int64_t *cursor, char **cause);
+
+/* Up to limit events with seq > after, in seq order, into events[]; *n says how many. */
+int store_read_new(struct store *st, int64_t after, int limit, struct store_event *events,
+    int *n, char **cause);
+
+/* Up to limit retry rows of sink due at now, oldest first, leaving out rows that wait
+ * behind an earlier retrying event with the same key. */
+int store_read_due(struct store *st, const char *sink, int64_t now, int limit,
+    struct store_event *events, int *n, char **cause);
+
+/* Earliest next_attempt_at among the sink's retrying events, or -1 if none. */
+int store_next_due(struct store *st, const char *sink, int64_t *at, char **cause);
+
+/* Does an event of sink with this key wait in retry? *blocker gets its seq (0 if not). */
+int store_key_waiting(struct store *st, const char *sink, const char *key, int64_t *blocker,
+    char **cause);
+
+/*
+ * In one transaction: move the sink's cursor from from to to, and record the outcomes.
+ * If the cursor was no longer at from (an operator rewound it meanwhile), it is left
+ * alone and *moved is set: the caller reloads it with store_sink_cursor.
+ */
+int store_record(struct store *st, const char *sink, int64_t from, int64_t to,
+    const struct store_outcome *outcomes, size_t n, int *moved, char **cause);
+
+/* The sink's cursor as stored (-1 if the sink has no row). */
+int store_sink_cursor(struct store *st, const char *sink, int64_t *cursor, char **cause);
+
+/* Delete up to limit events created before cutoff (unix ms) that every sink has handed off
+ * and that are in no retry row. *deleted says how many. */
+int store_purge(struct store *st, int64_t cutoff, int limit, int *deleted, char **cause);
+
+void store_event_clear(struct store_event *ev);
+
+#endif

@@ -1,0 +1,113 @@
+/* wake.c: inotify on the database's directory, filtered to the database's own files. */
+#include "config.h"
+
+#include <errno.h>
+#include <libgen.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+#include "wake.h"
+
+struct wake {
+	int fd;          /* inotify, or -1 */
+	int extra_fd;
+	char *base;      /* file name of the database */
+	size_t base_len;
+};
+
+struct wake *
+wake_open(const char *db_path, int extra_fd)
+{
+	struct wake *w = xcalloc(1, sizeof *w);
+	char *dir_copy = xstrdup(db_path), *base_copy = xstrdup(db_path);
+	const char *dir = dirname(dir_copy);
+
+	w->extra_fd = extra_fd;
+	w->base = xstrdup(basename(base_copy));
+	w->base_len = strlen(w->base);
+	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (w->fd >= 0 && inotify_add_watch(w->fd, dir, IN_MODIFY | IN_CLOSE_WRITE |
+	    IN_MOVED_TO | IN_CREATE) < 0) {
+		log_warn("cannot watch %s for commits (%s): polling instead", dir, strerror(errno));
+		close(w->fd);
+		w->fd = -1;
+	} else if (w->fd < 0) {
+		log_warn("inotify unavailable (%s): polling for commits instead", strerror(errno));
+	}
+	free(dir_copy);
+	free(base_copy);
+	return w;
+}
+
+void
+wake_close(struct wake *w)
+{
+	if (w == NULL)
+		return;
+	if (w->fd >= 0)
+		close(w->fd);
+	free(w->base);
+	free(w);
+}
+
+int
+wake_has_inotify(const struct wake *w)
+{
+	return w->fd >= 0;
+}
+
+/* Is name the database, its -wal or its -journal? */
+static int
+wake_is_ours(const struct wake *w, const char *name)
+{
+	if (strncmp(name, w->base, w->base_len) != 0)
+		return 0;
+	name += w->base_len;
+	return *name == '\0' || strcmp(name, "-wal") == 0 || strcmp(name, "-journal") == 0;
+}
+
+/* Drain queued events; 1 if any concerned the database. */
+static int
+wake_drain(struct wake *w)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	const struct inotify_event *ev;
+	ssize_t len;
+	char *p;
+	int ours = 0;
+
+	while ((len = read(w->fd, buf, sizeof buf)) > 0) {
+		for (p = buf; p < buf + len; p += sizeof *ev + ev->len) {
+			ev = (const struct inotify_event *)p;
+			if (ev->len > 0 && wake_is_ours(w, ev->name))
+				ours = 1;
+			if (ev->mask & IN_Q_OVERFLOW)
+				ours = 1;
+		}
+	}
+	return ours;
+}
+
+int
+wake_wait(struct wake *w, int timeout_ms)
+{
+	struct pollfd fds[2];
+	nfds_t n = 0;
+
+	if (w->fd >= 0) {
+		fds[n].fd = w->fd;
+		fds[n++].events = POLLIN;
+	}
+	if (w->extra_fd >= 0) {
+		fds[n].fd = w->extra_fd;
+		fds[n++].events = POLLIN;
+	}
+	if (poll(fds, n, timeout_ms) <= 0)
+		return 0;
+	return w->fd >= 0 && (fds[0].revents & POLLIN) ? wake_drain(w) : 0;
+}
