@@ -25,6 +25,9 @@
 #include "relay.h"
 #include "util.h"
 
+/* After activity, look again this soon (microseconds), doubling up to the poll interval. */
+#define SETTLE_US 100
+
 /* Keys of the events in flight or waiting, within one batch: a small hash set of
  * borrowed strings, cleared between batches. */
 struct relay_keyset {
@@ -619,7 +622,8 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
     const struct relay_options *opt)
 {
 	struct relay r;
-	int poll_ms = 10, work, n, trouble, status = 0;
+	int64_t poll_us = 100, max_us = (int64_t)cf->poll_interval_ms * 1000, sleep_us;
+	int work, n, trouble, status = 0;
 	size_t i;
 
 	if (relay_setup(&r, cf, st, wake, opt) != 0) {
@@ -645,19 +649,24 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 			break;
 		}
 		if (work > 0) {
-			poll_ms = 10;
+			poll_us = SETTLE_US;
 			continue;
 		}
 		if (opt->once && !trouble)
 			break;
-		/* Idle: sleep until a commit (inotify) or something falls due. Without inotify,
-		 * poll adaptively: soon after activity, then less and less often. */
-		if (wake_has_inotify(wake))
-			poll_ms = cf->poll_interval_ms;
-		else if (poll_ms < cf->poll_interval_ms)
-			poll_ms = poll_ms * 2 < cf->poll_interval_ms ? poll_ms * 2 : cf->poll_interval_ms;
+		/*
+		 * Idle: sleep until the database changes or something falls due. A change seen by
+		 * inotify may be a commit that is not visible yet, so look again soon, then less
+		 * and less often; without inotify this same schedule is the adaptive poll.
+		 */
 		relay_idle(&r);
-		wake_wait(wake, relay_sleep_ms(&r, trouble ? 100 : poll_ms));
+		sleep_us = (int64_t)relay_sleep_ms(&r, trouble ? 100 : cf->poll_interval_ms) * 1000;
+		if (poll_us < sleep_us)
+			sleep_us = poll_us;
+		if (wake_wait(wake, sleep_us))
+			poll_us = SETTLE_US;
+		else if (poll_us < max_us)
+			poll_us = poll_us * 2 < max_us ? poll_us * 2 : max_us;
 	}
 	if (*opt->stop)
 		log_info("stopping: the batch in flight was recorded");

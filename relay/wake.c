@@ -5,6 +5,7 @@
 #include <libgen.h>
 #include <poll.h>
 #include <stdlib.h>
+#include <time.h>
 #include <string.h>
 #include <sys/inotify.h>
 #include <unistd.h>
@@ -94,8 +95,10 @@ wake_drain(struct wake *w)
 }
 
 int
-wake_wait(struct wake *w, int timeout_ms)
+wake_wait(struct wake *w, int64_t timeout_us)
 {
+	struct timespec ts = { .tv_sec = timeout_us / 1000000,
+	    .tv_nsec = (timeout_us % 1000000) * 1000 };
 	struct pollfd fds[2];
 	nfds_t n = 0;
 
@@ -107,7 +110,7 @@ wake_wait(struct wake *w, int timeout_ms)
 		fds[n].fd = w->extra_fd;
 		fds[n++].events = POLLIN;
 	}
-	if (poll(fds, n, timeout_ms) <= 0)
+	if (ppoll(fds, n, &ts, NULL) <= 0)
 		return 0;
 	return w->fd >= 0 && (fds[0].revents & POLLIN) ? wake_drain(w) : 0;
 }

@@ -9,6 +9,8 @@
 #ifndef RELAY_WAKE_H
 #define RELAY_WAKE_H
 
+#include <stdint.h>
+
 struct wake;
 
 /* Watch the files of the database at db_path; also wake when extra_fd (e.g. a signal
@@ -19,7 +21,9 @@ void wake_close(struct wake *w);
 /* 1 if inotify watches the database, 0 if the caller must poll. */
 int wake_has_inotify(const struct wake *w);
 
-/* Sleep at most timeout_ms. Returns 1 if the database changed, 0 otherwise. */
-int wake_wait(struct wake *w, int timeout_ms);
+/* Sleep at most timeout_us microseconds. Returns 1 if a file of the database changed
+ * (the change may not be visible yet: a commit writes the WAL, then the WAL index in
+ * shared memory, which inotify cannot see), 0 otherwise. */
+int wake_wait(struct wake *w, int64_t timeout_us);
 
 #endif
