@@ -7,7 +7,7 @@ channel=${1:-liquid}
 [ $# -gt 0 ] && shift
 seen=$(mktemp)
 trap 'rm -f "$seen"' EXIT
-# --no-raw prints "message", channel and payload on separate lines; keep the payloads.
+# --raw prints the message kind, the channel and the payload on lines of their own: keep the payloads.
 redis-cli "$@" --raw SUBSCRIBE "$channel" | while IFS= read -r line; do
 	case $line in "{"*) ;; *) continue ;; esac
 	id=$(printf '%s' "$line" | jq -r .id)
