@@ -9,6 +9,7 @@
 
 static const struct sink_ops *const sink_types[] = {
 	&sink_stdout_ops,
+	&sink_redis_ops,
 };
 
 const char *const sink_common_keys[] = { "type", "events", "prefix", NULL };
