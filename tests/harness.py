@@ -13,6 +13,7 @@
 - OutboxDB: create an outbox database, insert events with plain SQL, read the relay's state.
 """
 
+import atexit
 import json
 import os
 import shutil
@@ -89,6 +90,22 @@ class TempDir:
 
 # ---- processes ----------------------------------------------------------------------------
 
+# Every child started here, so none outlives the test run, however the run ends.
+_children = []
+
+
+@atexit.register
+def _reap_children():
+    for p in _children:
+        if p.poll() is None:
+            try:
+                p.send_signal(signal.SIGCONT)
+                p.kill()
+                p.wait(5)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+
+
 class Process:
     """A child process we started; its stderr (and stdout unless piped) go to files."""
 
@@ -107,6 +124,8 @@ class Process:
         try:
             self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=err, env=self.env, cwd=self.cwd)
+            _children[:] = [p for p in _children if p.poll() is None]
+            _children.append(self.proc)
         finally:
             err.close()
             if out is not err:

@@ -10,7 +10,6 @@ Skipped when redis-server is missing (a failure when OUTBOX_TEST_REQUIRE_SERVERS
 import json
 import os
 import sys
-import threading
 import time
 import unittest
 
@@ -438,31 +437,28 @@ class TestOutages(RedisCase):
         self.redis = RedisServer(self.tmp, ["--appendonly", "yes", "--appendfsync", "always"],
                                  port=self.redis.port)
         self.redis.start()
+        self.addCleanup(self.redis.stop)
         cf = self.config(redis__mode="stream", redis__channel_name="events",
                          relay__batch_size=64)
+        inserted = self.db.insert_many([("e", {"i": i, "pad": "p" * 200})
+                                        for i in range(20000)])
         r = self.relay(cf)
         r.start()
-        inserted = []
-
-        def produce():
-            for b in range(60):
-                inserted.extend(self.db.insert_many([("e", {"b": b, "i": i})
-                                                     for i in range(50)]))
-                time.sleep(0.02)
-        t = threading.Thread(target=produce)
-        t.start()
-        time.sleep(0.4)
+        # Kill it in the middle of the drain, with batches in flight.
+        wait_for(lambda: self.redis.call("XLEN", "events") >= 3000, 30,
+                 what="the drain to get going")
         self.redis.kill()
-        time.sleep(0.5)
-        self.redis.start()
-        t.join()
+        time.sleep(0.3)
+        self.redis.start(timeout=30)
+        more = [self.db.insert("f", {"i": i}) for i in range(10)]
         self.assert_drained(timeout=60)
         ids = [json.loads(f["message"])["id"] for _, f in self.xrange("events")]
-        missing = {eid for _, eid in inserted} - set(ids)
+        missing = {eid for _, eid in inserted + more} - set(ids)
         self.assertEqual(missing, set(), "events lost")
         self.assertEqual(self.db.retry_rows(), [], "an outage burned attempts")
+        self.assertIn("connection lost", r.log())
         print("# %d events, %d entries (%d sent again after the kill)"
-              % (len(inserted), len(ids), len(ids) - len(set(ids))))
+              % (len(inserted) + len(more), len(ids), len(ids) - len(set(ids))))
         self.assertEqual(r.stop(), 0)
 
     def test_stalled_redis_times_out_and_recovers(self):
