@@ -9,7 +9,9 @@ Skipped when redis-server is missing (a failure when OUTBOX_TEST_REQUIRE_SERVERS
 
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 import unittest
 
@@ -122,6 +124,33 @@ class TestPubSub(RedisCase):
         self.assertEqual(len(sub.settle()), len(events), "duplicates or extra messages")
         self.assertEqual(self.db.cursor("redis"), self.db.max_seq())
         self.assertEqual(self.db.retry_rows(), [])
+
+    def test_many_batches_keep_seq_order(self):
+        sub = self.subscriber(["liquid"])
+        self.db.insert_many([("bulk.%d" % (i % 7), {"i": i}) for i in range(3000)])
+        self.once(self.config(relay__batch_size=128))
+        msgs = sub.wait(3000, timeout=30)
+        self.assertEqual([json.loads(m["data"])["data"]["i"] for m in msgs],
+                         list(range(3000)))
+        self.assertEqual(len(sub.settle(quiet=0.2)), 3000)
+
+    def test_unix_socket_and_db(self):
+        # A short directory: socket paths are limited to 107 bytes.
+        short = tempfile.mkdtemp(prefix="obx-", dir="/tmp")
+        self.addCleanup(shutil.rmtree, short, True)
+        sock = os.path.join(short, "redis.sock")
+        # unixsocket cannot be set at run time: start again with it.
+        self.redis.stop()
+        self.redis = RedisServer(self.tmp, ["--unixsocket", sock, "--unixsocketperm", "700"],
+                                 port=self.redis.port)
+        self.redis.start()
+        self.addCleanup(self.redis.stop)
+        sub = self.subscriber(["liquid"])
+        seq, eid = self.db.insert("user.login", {"x": 1})
+        log = self.once(self.config(redis__url="unix://%s?db=2" % sock,
+                                    redis__port=1))
+        self.assertIn("unix://%s?db=2 channel liquid" % sock, log)
+        self.assertEqual(json.loads(sub.wait(1)[0]["data"])["id"], eid)
 
     def test_filter_and_prefix(self):
         sub = self.subscriber(["liquid"])
