@@ -335,6 +335,23 @@ class TestStream(RedisCase):
             for (_, fields), ev in zip(entries, mine):
                 self.assert_envelope(fields["message"], ev)
 
+    def test_out_of_memory_is_an_outage_not_a_rejection(self):
+        # XADD is refused with -OOM while Redis is over maxmemory: the server's state,
+        # not the event's fault, so no attempt is counted and it goes through later.
+        self.redis.call("CONFIG", "SET", "maxmemory", "1")
+        seq, eid = self.db.insert("user.login", {"x": 1})
+        r = self.relay(self.config(redis__mode="stream", relay__max_attempts=2))
+        r.start()
+        r.wait_log("OOM command not allowed")
+        time.sleep(0.3)
+        self.assertEqual(self.db.retry_rows(), [])
+        self.assertEqual(self.db.cursor("redis"), 0)
+        self.redis.call("CONFIG", "SET", "maxmemory", "0")
+        wait_for(lambda: self.redis.call("XLEN", "liquid") == 1, 10, what="the event")
+        self.assert_drained()
+        self.assertEqual(self.db.retry_rows(), [])
+        self.assertEqual(json.loads(self.xrange("liquid")[0][1]["message"])["id"], eid)
+
     def test_wrongtype_is_a_rejection(self):
         self.redis.call("SET", "s:blocked", "not a stream")
         seq, _ = self.db.insert("blocked", {"x": 1})
