@@ -257,8 +257,9 @@ relay_connect(struct relay *r, struct relay_sink *rs)
 static void
 relay_connection_lost(struct relay *r, struct relay_sink *rs, const char *cause)
 {
-	log_warn("sink %s: connection lost: %s (reconnecting)", rs->sk->name,
-	    cause != NULL ? cause : "unknown error");
+	/* One warning per outage: a broker that keeps dropping us is logged at debug level. */
+	log_msg(rs->drops == 0 ? LOG_WARN : LOG_DEBUG, "sink %s: connection lost: %s "
+	    "(reconnecting)", rs->sk->name, cause != NULL ? cause : "unknown error");
 	rs->sk->ops->disconnect(rs->sk);
 	rs->connected = 0;
 	/* Reconnect at once the first time; a broker that keeps dropping us gets backoff. */
