@@ -141,11 +141,16 @@ outbox_attach(sqlite3 *db, outbox **out)
 	return outbox_prepare(*out);
 }
 
+/*
+ * Connection settings only: journal_mode = WAL is persistent, so it waits until the schema
+ * is known to be ours (outbox_open_wal) and a refused database is left as it was. Reading
+ * schema_version makes SQLite read the header, so a file that is not a database shows here.
+ */
 static int
 outbox_configure(outbox *ob, const char *path)
 {
 	static const char pragmas[] =
-	    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;";
+	    "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA schema_version;";
 	char *msg = NULL;
 	int rc;
 
@@ -155,6 +160,20 @@ outbox_configure(outbox *ob, const char *path)
 	if (rc == SQLITE_NOTADB)
 		rc = outbox_fail(ob, OUTBOX_ESCHEMA, "'%s' is not an SQLite database", path);
 	else if (rc != SQLITE_OK)
+		rc = outbox_fail(ob, OUTBOX_ESQLITE, "cannot configure '%s': %s", path,
+		    msg != NULL ? msg : sqlite3_errstr(rc));
+	sqlite3_free(msg);
+	return rc == SQLITE_OK ? OUTBOX_OK : rc;
+}
+
+static int
+outbox_open_wal(outbox *ob, const char *path)
+{
+	char *msg = NULL;
+	int rc;
+
+	rc = sqlite3_exec(ob->db, "PRAGMA journal_mode = WAL", NULL, NULL, &msg);
+	if (rc != SQLITE_OK)
 		rc = outbox_fail(ob, OUTBOX_ESQLITE, "cannot configure '%s': %s", path,
 		    msg != NULL ? msg : sqlite3_errstr(rc));
 	sqlite3_free(msg);
@@ -195,7 +214,9 @@ outbox_open(const char *path, int flags, outbox **out)
 		snprintf(err, sizeof err, "%s", ob->errmsg);
 		return outbox_fail(ob, rc, "'%s': %s", path, err);
 	}
-	return rc;
+	if (rc != OUTBOX_OK)
+		return rc;
+	return outbox_open_wal(ob, path);
 }
 
 void
