@@ -754,6 +754,8 @@ START_TEST(test_refuse_foreign_outbox)
 	ck_assert_int_eq(check_int(db, "PRAGMA user_version"), 0);
 	ck_assert_int_eq(check_int(db, "SELECT count(*) FROM sqlite_schema WHERE name LIKE "
 	    "'outbox_%'"), 0);
+	/* Not even switched to WAL, which would persist. */
+	check_text_eq(db, "PRAGMA journal_mode", "delete");
 
 	/* user_version says outbox but there is no outbox table. */
 	check_exec(db, "DROP TABLE outbox; PRAGMA user_version = 1");
