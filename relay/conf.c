@@ -9,8 +9,10 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,8 +101,9 @@ conf_type_error(const char *where, const char *key, const char *want, const cJSO
 {
 	char *got = cJSON_PrintUnformatted(v);
 
-	*cause = xasprintf("%s%s%s: expected %s, got %s", where, *where ? "." : "", key, want,
-	    got != NULL ? got : "?");
+	/* where.key, where alone (a filter or sink entry) or key alone (a top-level key) */
+	*cause = xasprintf("%s%s%s: expected %s, got %s", where, *where && *key ? "." : "", key,
+	    want, got != NULL ? got : "?");
 	cJSON_free(got);
 	return -1;
 }
@@ -131,6 +134,14 @@ conf_get_int(const cJSON *obj, const char *where, const char *key, int64_t min, 
 	if (v == NULL)
 		return 0;
 	if (cJSON_IsNumber(v)) {
+		/* Outside int64_t the cast below would be undefined: say out of range. */
+		if (!(v->valuedouble > -9.2e18 && v->valuedouble < 9.2e18)) {
+			char *num = cJSON_PrintUnformatted(v);
+			*cause = xasprintf("%s%s%s: %s is out of range (%" PRId64 " to %" PRId64 ")",
+			    where, *where ? "." : "", key, num != NULL ? num : "?", min, max);
+			cJSON_free(num);
+			return -1;
+		}
 		if (v->valuedouble != (double)(int64_t)v->valuedouble)
 			return conf_type_error(where, key, "an integer", v, cause);
 		snprintf(text, sizeof text, "%lld", (long long)v->valuedouble);
@@ -242,12 +253,22 @@ conf_relay_keys(struct conf *cf, const cJSON *root, char **cause)
 	    conf_get_string(root, "", "relay.log-level", &level, cause) != 0)
 		goto out;
 	if (mult != NULL) {
-		if (!cJSON_IsNumber(mult) || mult->valuedouble < 1.0 || mult->valuedouble > 100.0) {
+		/* A number, or a string holding one, like the integer keys. */
+		double m = -1.0;
+		char *end = NULL;
+		if (cJSON_IsNumber(mult))
+			m = mult->valuedouble;
+		else if (cJSON_IsString(mult) && isdigit((unsigned char)mult->valuestring[0])) {
+			m = strtod(mult->valuestring, &end);
+			if (*end != '\0')
+				m = -1.0;
+		}
+		if (!(m >= 1.0 && m <= 100.0)) {
 			conf_type_error("", "relay.backoff-multiplier", "a number from 1 to 100", mult,
 			    cause);
 			goto out;
 		}
-		cf->backoff_multiplier = mult->valuedouble;
+		cf->backoff_multiplier = m;
 	}
 	if (cf->backoff_max_ms < cf->backoff_initial_ms) {
 		*cause = xasprintf("relay.backoff-max-ms (%d) is less than relay.backoff-initial-ms "
@@ -395,13 +416,8 @@ conf_sinks(struct conf *cf, const cJSON *root, const char *filter, const char *p
 
 	if (conf_get_string(root, "", "system.queue-adapter", &adapter, cause) != 0)
 		return -1;
-	if (adapter != NULL && sink_find_type(adapter) == NULL) {
-		*cause = xasprintf("system.queue-adapter: expected \"redis\", \"rabbitmq\" or "
-		    "\"stdout\", got \"%s\"", adapter);
-		free(adapter);
-		return -1;
-	}
 	if (adapter != NULL) {
+		/* The privilege first: it says why the adapter is off, whatever is built in. */
 		const char *privilege = strcmp(adapter, "redis") == 0 ? "privilege.can-use-cache" :
 		    strcmp(adapter, "rabbitmq") == 0 ? "privilege.can-use-rabbitmq" : NULL;
 		if (privilege != NULL && conf_privilege(root, privilege, &allowed, cause) != 0)
@@ -409,6 +425,9 @@ conf_sinks(struct conf *cf, const cJSON *root, const char *filter, const char *p
 		else if (privilege != NULL && !allowed)
 			*cause = xasprintf("system.queue-adapter is \"%s\" but %s is false", adapter,
 			    privilege), rc = -1;
+		else if (sink_find_type(adapter) == NULL)
+			*cause = xasprintf("system.queue-adapter: expected \"redis\", \"rabbitmq\" or "
+			    "\"stdout\", got \"%s\"", adapter), rc = -1;
 		if (rc == 0) {
 			opts = strcmp(adapter, "stdout") == 0 ? cJSON_CreateObject() :
 			    conf_adapter_options(root, adapter);
@@ -517,7 +536,9 @@ conf_load(struct conf *cf, const char *path, const cJSON *overrides, char **caus
 	}
 	if (cJSON_IsObject(root) && overrides != NULL) {
 		cJSON_ArrayForEach(v, overrides) {
-			cJSON_DeleteItemFromObjectCaseSensitive(root, v->string);
+			/* Every copy: cJSON keeps duplicate keys and lookups find the first. */
+			while (cJSON_GetObjectItemCaseSensitive(root, v->string) != NULL)
+				cJSON_DeleteItemFromObjectCaseSensitive(root, v->string);
 			cJSON_AddItemToObject(root, v->string, cJSON_Duplicate(v, 1));
 		}
 	}
