@@ -243,6 +243,13 @@ main_run(struct main_args *a, struct conf *cf)
 	char *cause = NULL;
 	int status, lock_fd = -1;
 
+	/* Refuse a missing database before the lock file is made next to it (or fails to be,
+	 * in a directory that does not exist). store_open says the same for the race. */
+	if (access(cf->database, F_OK) != 0 && errno == ENOENT) {
+		log_error("database '%s' does not exist (create it with: outboxctl -d %s init)",
+		    cf->database, cf->database);
+		return STORE_EXIT_MISSING;
+	}
 	if ((status = main_lock(cf->database, a->standby, &lock_fd)) != 0)
 		return status < 0 ? 0 : status;
 	if (store_open(&st, cf->database, &status, &cause) != 0) {
