@@ -463,21 +463,21 @@ class TestRunning(RelayCase):
 
     def test_retention(self):
         self.db.insert_many([("r.%d" % i, {"i": i}) for i in range(1, 6)])
-        cfg = dict(FAST, **{"outbox.retention": "1s"})
+        cfg = dict(FAST, **{"outbox.retention": "1h"})
         rc, lines, err = self.once(cfg)
         self.assertEqual(rc, 0, err)
         self.assertEqual(len(lines), 5)
-        # Events 1-4 are an hour old, 5 is new. Event 3 failed on the stdout sink (a row in
+        # Events 1-4 are two hours old, 5 is new (an hour is far from any timing noise). Event 3 failed on the stdout sink (a row in
         # outbox_retry), and a second sink, "laggard", has handed off events up to 3 only:
         # retention may delete 1 and 2, never 3 (failed), 4 (laggard needs it) or 5 (new).
-        hour_ago = int(time.time() * 1000) - 3600 * 1000
+        hours_ago = int(time.time() * 1000) - 2 * 3600 * 1000
         c = self.db.connect()
         try:
             c.execute("BEGIN IMMEDIATE")
-            c.execute("UPDATE outbox SET created_at = ? WHERE seq <= 4", (hour_ago,))
+            c.execute("UPDATE outbox SET created_at = ? WHERE seq <= 4", (hours_ago,))
             c.execute("INSERT INTO outbox_retry(sink, seq, state, attempts, next_attempt_at, "
                       "last_error, updated_at) VALUES ('stdout', 3, 'failed', 10, 0, "
-                      "'refused', ?)", (hour_ago,))
+                      "'refused', ?)", (hours_ago,))
             c.execute("INSERT INTO outbox_sink(name, type, cursor) VALUES ('laggard', "
                       "'stdout', 3)")
             c.execute("COMMIT")
@@ -494,7 +494,7 @@ class TestRunning(RelayCase):
         self.assertEqual(rc, 0, err)
         self.assertEqual([e["seq"] for e in self.db.events()], [3, 5])
         # Without retention nothing is deleted.
-        self.db.query("UPDATE outbox SET created_at = ? WHERE seq = 5", (hour_ago,))
+        self.db.query("UPDATE outbox SET created_at = ? WHERE seq = 5", (hours_ago,))
         rc, lines, err = self.once(FAST)
         self.assertEqual(rc, 0, err)
         self.assertEqual([e["seq"] for e in self.db.events()], [3, 5])
