@@ -26,7 +26,7 @@
 #include "outbox.h"
 #include "util.h"
 
-#define BENCH_DEFAULT_COUNT	20000
+#define BENCH_DEFAULT_COUNT	10000
 #define BENCH_PAYLOAD_SIZE	300
 
 struct bench_case {
