@@ -233,6 +233,20 @@ conf_int_field(const cJSON *root, const char *key, int64_t min, int64_t max, int
 	return 0;
 }
 
+/* outbox.retention: a duration string ("7d"), or a number of seconds. */
+static int
+conf_retention(const cJSON *root, char **out, char **cause)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "outbox.retention");
+
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15 &&
+	    v->valuedouble == (double)(int64_t)v->valuedouble) {
+		*out = xasprintf("%lld", (long long)v->valuedouble);
+		return 0;
+	}
+	return conf_get_string(root, "", "outbox.retention", out, cause);
+}
+
 static int
 conf_relay_keys(struct conf *cf, const cJSON *root, char **cause)
 {
@@ -249,7 +263,7 @@ conf_relay_keys(struct conf *cf, const cJSON *root, char **cause)
 		cause) != 0 ||
 	    conf_int_field(root, "relay.backoff-max-ms", 1, 86400000, &cf->backoff_max_ms,
 		cause) != 0 ||
-	    conf_get_string(root, "", "outbox.retention", &retention, cause) != 0 ||
+	    conf_retention(root, &retention, cause) != 0 ||
 	    conf_get_string(root, "", "relay.log-level", &level, cause) != 0)
 		goto out;
 	if (mult != NULL) {
@@ -496,6 +510,9 @@ conf_apply(struct conf *cf, const cJSON *root, char **cause)
 	    conf_get_string(root, "", "system.push-events.prefix", &prefix, cause) != 0 ||
 	    conf_sinks(cf, root, filter, prefix, cause) != 0)
 		goto out;
+	if (filter != NULL && strcmp(filter, "[]") == 0)
+		log_warn("system.push-events is an empty list: no event will be published by the "
+		    "sinks that use it");
 	if (cf->nsinks == 0) {
 		cJSON *none = cJSON_CreateObject();
 		rc = conf_add_sink(cf, "stdout", "default", "stdout", none, filter, prefix, cause);

@@ -243,20 +243,16 @@ main_run(struct main_args *a, struct conf *cf)
 	char *cause = NULL;
 	int status, lock_fd = -1;
 
-	/* Refuse a missing database before the lock file is made next to it (or fails to be,
-	 * in a directory that does not exist). store_open says the same for the race. */
-	if (access(cf->database, F_OK) != 0 && errno == ENOENT) {
-		log_error("database '%s' does not exist (create it with: outboxctl -d %s init)",
-		    cf->database, cf->database);
-		return STORE_EXIT_MISSING;
-	}
-	if ((status = main_lock(cf->database, a->standby, &lock_fd)) != 0)
-		return status < 0 ? 0 : status;
+	/* Open (and so check) the database first, so that no lock file is left next to a
+	 * file that is missing or not an outbox. */
 	if (store_open(&st, cf->database, &status, &cause) != 0) {
 		log_error("%s", cause);
 		free(cause);
-		close(lock_fd);
 		return status;
+	}
+	if ((status = main_lock(cf->database, a->standby, &lock_fd)) != 0) {
+		store_close(st);
+		return status < 0 ? 0 : status;
 	}
 	wake = wake_open(cf->database, main_signal_pipe[0]);
 	log_info("outboxd %s relaying %s (%zu sink%s, batch %d)", PACKAGE_VERSION, cf->database,

@@ -59,7 +59,7 @@ util_parse_int(const char *s, int64_t min, int64_t max, int64_t *out, char **cau
 	long long v;
 
 	errno = 0;
-	if (s == NULL || *s == '\0' || isspace((unsigned char)*s)) {
+	if (s == NULL || !(isdigit((unsigned char)*s) || (*s == '-' && isdigit((unsigned char)s[1])))) {
 		*cause = xasprintf("expected an integer, got \"%s\"", s != NULL ? s : "");
 		return -1;
 	}

@@ -264,6 +264,10 @@ START_TEST(test_retention_units)
 		conf_free(&cf);
 		free(text);
 	}
+	/* A bare JSON number is seconds, like a bare number in a string. */
+	load_ok(&cf, "{\"outbox.database\": \"a.db\", \"outbox.retention\": 3600}", NULL);
+	ck_assert_int_eq(cf.retention_ms, 3600000);
+	conf_free(&cf);
 }
 END_TEST
 
@@ -365,8 +369,10 @@ START_TEST(test_wrong_types)
 	    "FILE: relay.backoff-multiplier: expected a number from 1 to 100, got \"x\"");
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"relay.backoff-multiplier\": \"2x\"}",
 	    "FILE: relay.backoff-multiplier: expected a number from 1 to 100, got \"2x\"");
-	ck_conf_error("{\"outbox.database\": \"a.db\", \"outbox.retention\": 7}",
-	    "FILE: outbox.retention: expected a string, got 7");
+	ck_conf_error("{\"outbox.database\": \"a.db\", \"outbox.retention\": 7.5}",
+	    "FILE: outbox.retention: expected a string, got 7.5");
+	ck_conf_error("{\"outbox.database\": \"a.db\", \"outbox.retention\": true}",
+	    "FILE: outbox.retention: expected a string, got true");
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"relay.log-level\": 2}",
 	    "FILE: relay.log-level: expected a string, got 2");
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"system.queue-adapter\": 1}",
@@ -705,6 +711,8 @@ START_TEST(test_parse_int)
 	ck_int_bad(" 5", 0, 10, "expected an integer, got \" 5\"");
 	ck_int_bad("5 ", 0, 10, "expected an integer, got \"5 \"");
 	ck_int_bad("5x", 0, 10, "expected an integer, got \"5x\"");
+	ck_int_bad("+5", 0, 10, "expected an integer, got \"+5\"");
+	ck_int_bad("-", -10, 10, "expected an integer, got \"-\"");
 	ck_int_bad("0x10", 0, 100, "expected an integer, got \"0x10\"");
 	ck_int_bad("1.0", 0, 10, "expected an integer, got \"1.0\"");
 	ck_int_bad("-", 0, 10, "expected an integer, got \"-\"");

@@ -340,6 +340,7 @@ class TestDatabases(RelayCase):
             self.assertEqual(c.execute("PRAGMA user_version").fetchone()[0], 0)
         finally:
             c.close()
+        self.assertFalse(os.path.exists(path + "-outboxd.lock"))
 
     def test_not_sqlite(self):
         path = self.tmp.join("text.db")
@@ -351,6 +352,7 @@ class TestDatabases(RelayCase):
         self.assertEqual(log_lines(err), [("error", "'%s' is not an SQLite database" % path)])
         with open(path) as f:
             self.assertEqual(f.read(), "hello, not a database\n")
+        self.assertFalse(os.path.exists(path + "-outboxd.lock"))
 
 
 class TestCommandLine(RelayCase):
