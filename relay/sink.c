@@ -10,6 +10,7 @@
 static const struct sink_ops *const sink_types[] = {
 	&sink_stdout_ops,
 	&sink_redis_ops,
+	&sink_rabbitmq_ops,
 };
 
 const char *const sink_common_keys[] = { "type", "events", "prefix", NULL };

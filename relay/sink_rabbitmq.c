@@ -1,0 +1,681 @@
+/*
+ * sink_rabbitmq.c: publish envelopes to RabbitMQ with rabbitmq-c, publisher confirms and
+ * mandatory routing.
+ *
+ * By default the queue is declared durable with no arguments (what amqplib's
+ * assertQueue(queue) declares, so existing consumers stay compatible) and messages go
+ * through the default exchange; a named exchange with a routing-key template is the
+ * alternative. Every message is persistent, with content type application/json,
+ * message_id = event id, type = published name, timestamp, and the event's headers.
+ *
+ * Confirms: up to confirm-window messages are unconfirmed at once. Delivery tags count
+ * from 1 after confirm.select, so message i of a batch has tag first_tag + i. An ack
+ * (multiple honoured) delivers, a nack rejects. A basic.return (unroutable, thanks to
+ * mandatory) comes before the ack of its message and carries no tag, so it is matched by
+ * message_id and turns that ack into a rejection. rabbitmq-c 0.11 has no
+ * amqp_publisher_confirm_wait: frames are read with amqp_simple_wait_frame_noblock.
+ */
+#include "config.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <amqp.h>
+#include <amqp_ssl_socket.h>
+#include <amqp_tcp_socket.h>
+
+#include "amqp_url.h"
+#include "conf.h"
+#include "sink.h"
+#include "util.h"
+
+#define SINK_RABBITMQ_CHANNEL 1
+#define SINK_RABBITMQ_KEY_MAX 256 /* AMQP short strings */
+
+struct sink_rabbitmq {
+	struct amqp_url *urls;      /* tried in order on connect */
+	size_t nurls;
+	char *queue;
+	char *exchange;             /* "": the default exchange */
+	char *exchange_type;
+	int exchange_passive;
+	char *routing_key;          /* template; "{name}" expands */
+	int declare_queue;
+	int confirm_window;
+	int connect_timeout_ms;
+	int timeout_ms;             /* waiting for confirms */
+	char *tls_ca, *tls_cert, *tls_key;
+	int tls_verify_peer, tls_verify_hostname;
+
+	amqp_connection_state_t conn;
+	uint64_t next_tag;          /* delivery tag of the next publish */
+	size_t *order;              /* message index of delivery tag first_tag + k */
+	unsigned char *returned;    /* per message of the batch: came back unroutable */
+	size_t size;                /* of order and returned */
+	size_t unsettled;           /* published, neither acked nor nacked yet */
+};
+
+/* ---- configuration ----------------------------------------------------------------- */
+
+static const char *const sink_rabbitmq_keys[] = {
+	"connectionString", "url", "channel-name", "queue", "exchange", "exchange-type",
+	"exchange-declare", "routing-key", "declare-queue", "confirm-window",
+	"connect-timeout-ms", "timeout-ms", "tls-ca-file", "tls-cert-file", "tls-key-file",
+	"tls-verify-peer", "tls-verify-hostname", "privilege.*", NULL
+};
+
+/* The one of two alias keys that is set (an error if both are, differently). */
+static int
+sink_rabbitmq_alias(const cJSON *opts, const char *where, const char *a, const char *b,
+    char **out, char **cause)
+{
+	char *va = NULL, *vb = NULL;
+
+	if (conf_get_string(opts, where, a, &va, cause) != 0 ||
+	    conf_get_string(opts, where, b, &vb, cause) != 0) {
+		free(va);
+		free(vb);
+		return -1;
+	}
+	if (va != NULL && vb != NULL && strcmp(va, vb) != 0) {
+		*cause = xasprintf("%s: %s and %s are the same option with different values",
+		    where, a, b);
+		free(va);
+		free(vb);
+		return -1;
+	}
+	if (va != NULL || vb != NULL) {
+		free(*out);
+		*out = va != NULL ? va : vb;
+		if (va != NULL)
+			free(vb);
+	}
+	return 0;
+}
+
+static int
+sink_rabbitmq_add_url(struct sink_rabbitmq *r, const char *where, const char *key,
+    const char *text, char **cause)
+{
+	char *why = NULL;
+
+	r->urls = realloc(r->urls, (r->nurls + 1) * sizeof *r->urls);
+	if (r->urls == NULL)
+		abort();
+	if (amqp_url_parse(text, &r->urls[r->nurls], &why) != 0) {
+		amqp_url_free(&r->urls[r->nurls]);
+		*cause = xasprintf("%s.%s: %s", where, key, why);
+		free(why);
+		return -1;
+	}
+	r->nurls++;
+	return 0;
+}
+
+/* connectionString (or url): one URL, or an array of them for failover. */
+static int
+sink_rabbitmq_urls(struct sink_rabbitmq *r, const cJSON *opts, const char *where,
+    char **cause)
+{
+	const char *key = cJSON_HasObjectItem(opts, "connectionString") ? "connectionString" :
+	    "url";
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(opts, key), *item;
+
+	if (v == NULL)
+		return sink_rabbitmq_add_url(r, where, key, "amqp://localhost:5672", cause);
+	if (cJSON_IsString(v))
+		return sink_rabbitmq_add_url(r, where, key, v->valuestring, cause);
+	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
+		*cause = xasprintf("%s.%s: expected a URL or an array of URLs", where, key);
+		return -1;
+	}
+	cJSON_ArrayForEach(item, v) {
+		if (!cJSON_IsString(item)) {
+			*cause = xasprintf("%s.%s: expected an array of URL strings", where, key);
+			return -1;
+		}
+		if (sink_rabbitmq_add_url(r, where, key, item->valuestring, cause) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+sink_rabbitmq_options(struct sink_rabbitmq *r, const cJSON *opts, const char *where,
+    char **cause)
+{
+	int64_t window = 256, connect_ms = 5000, timeout_ms = 10000;
+	char *declare = NULL;
+	int rc = -1;
+
+	r->queue = xstrdup("liquid");
+	r->exchange = xstrdup("");
+	r->exchange_type = xstrdup("topic");
+	r->declare_queue = 1;
+	r->tls_verify_peer = r->tls_verify_hostname = 1;
+	if (sink_rabbitmq_urls(r, opts, where, cause) != 0 ||
+	    sink_rabbitmq_alias(opts, where, "queue", "channel-name", &r->queue, cause) != 0 ||
+	    conf_get_string(opts, where, "exchange", &r->exchange, cause) != 0 ||
+	    conf_get_string(opts, where, "exchange-type", &r->exchange_type, cause) != 0 ||
+	    conf_get_string(opts, where, "exchange-declare", &declare, cause) != 0 ||
+	    conf_get_string(opts, where, "routing-key", &r->routing_key, cause) != 0 ||
+	    conf_get_bool(opts, where, "declare-queue", &r->declare_queue, cause) != 0 ||
+	    conf_get_int(opts, where, "confirm-window", 1, 65535, &window, cause) != 0 ||
+	    conf_get_int(opts, where, "connect-timeout-ms", 1, 600000, &connect_ms, cause) != 0 ||
+	    conf_get_int(opts, where, "timeout-ms", 1, 600000, &timeout_ms, cause) != 0 ||
+	    conf_get_string(opts, where, "tls-ca-file", &r->tls_ca, cause) != 0 ||
+	    conf_get_string(opts, where, "tls-cert-file", &r->tls_cert, cause) != 0 ||
+	    conf_get_string(opts, where, "tls-key-file", &r->tls_key, cause) != 0 ||
+	    conf_get_bool(opts, where, "tls-verify-peer", &r->tls_verify_peer, cause) != 0 ||
+	    conf_get_bool(opts, where, "tls-verify-hostname", &r->tls_verify_hostname, cause) != 0)
+		goto out;
+	if (declare != NULL && strcmp(declare, "declare") != 0 && strcmp(declare, "passive") != 0) {
+		*cause = xasprintf("%s.exchange-declare: expected \"declare\" or \"passive\"", where);
+		goto out;
+	}
+	r->exchange_passive = declare != NULL && strcmp(declare, "passive") == 0;
+	if ((r->tls_cert == NULL) != (r->tls_key == NULL)) {
+		*cause = xasprintf("%s: tls-cert-file and tls-key-file go together", where);
+		goto out;
+	}
+	if (r->routing_key == NULL)
+		r->routing_key = xstrdup(r->exchange[0] != '\0' ? "{name}" : r->queue);
+	r->confirm_window = (int)window;
+	r->connect_timeout_ms = (int)connect_ms;
+	r->timeout_ms = (int)timeout_ms;
+	rc = 0;
+out:
+	free(declare);
+	return rc;
+}
+
+static void
+sink_rabbitmq_free(struct sink *sk)
+{
+	struct sink_rabbitmq *r = sk->priv;
+	size_t i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->nurls; i++)
+		amqp_url_free(&r->urls[i]);
+	free(r->urls);
+	free(r->queue);
+	free(r->exchange);
+	free(r->exchange_type);
+	free(r->routing_key);
+	free(r->tls_ca);
+	free(r->tls_cert);
+	free(r->tls_key);
+	free(r->returned);
+	free(r->order);
+	free(r);
+	sk->priv = NULL;
+}
+
+static int
+sink_rabbitmq_configure(struct sink *sk, const cJSON *opts, char **cause)
+{
+	struct sink_rabbitmq *r = xcalloc(1, sizeof *r);
+	char *url;
+
+	sk->priv = r;
+	conf_warn_unknown(opts, sk->where, sink_rabbitmq_keys);
+	if (sink_rabbitmq_options(r, opts, sk->where, cause) != 0)
+		return -1;
+	url = amqp_url_describe(&r->urls[0]);
+	if (r->exchange[0] != '\0')
+		sk->target = xasprintf("%s%s exchange %s routing key %s", url,
+		    r->nurls > 1 ? " (+ failover hosts)" : "", r->exchange, r->routing_key);
+	else
+		sk->target = xasprintf("%s%s queue %s", url,
+		    r->nurls > 1 ? " (+ failover hosts)" : "", r->queue);
+	free(url);
+	return 0;
+}
+
+/* ---- connecting -------------------------------------------------------------------- */
+
+/* Why an RPC failed, with the broker's own words when it closed on us. */
+static char *
+sink_rabbitmq_reply_error(amqp_rpc_reply_t reply, const char *what)
+{
+	if (reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION)
+		return xasprintf("%s: %s", what, amqp_error_string2(reply.library_error));
+	if (reply.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION) {
+		if (reply.reply.id == AMQP_CONNECTION_CLOSE_METHOD) {
+			amqp_connection_close_t *c = reply.reply.decoded;
+			return xasprintf("%s: the broker closed the connection: %u %.*s", what,
+			    c->reply_code, (int)c->reply_text.len, (const char *)c->reply_text.bytes);
+		}
+		if (reply.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+			amqp_channel_close_t *c = reply.reply.decoded;
+			return xasprintf("%s: the broker closed the channel: %u %.*s", what,
+			    c->reply_code, (int)c->reply_text.len, (const char *)c->reply_text.bytes);
+		}
+		return xasprintf("%s: unexpected reply from the broker (method 0x%08x)", what,
+		    reply.reply.id);
+	}
+	if (reply.reply_type == AMQP_RESPONSE_NONE)
+		return xasprintf("%s: no reply from the broker", what);
+	return NULL;
+}
+
+static amqp_socket_t *
+sink_rabbitmq_socket(struct sink_rabbitmq *r, const struct amqp_url *au, char **cause)
+{
+	amqp_socket_t *sock;
+
+	if (!au->tls) {
+		if ((sock = amqp_tcp_socket_new(r->conn)) == NULL)
+			*cause = xasprintf("cannot create a socket");
+		return sock;
+	}
+	if ((sock = amqp_ssl_socket_new(r->conn)) == NULL) {
+		*cause = xasprintf("cannot create a TLS socket");
+		return NULL;
+	}
+	amqp_ssl_socket_set_verify_peer(sock, r->tls_verify_peer);
+	amqp_ssl_socket_set_verify_hostname(sock, r->tls_verify_hostname);
+	if (r->tls_ca != NULL && amqp_ssl_socket_set_cacert(sock, r->tls_ca) != AMQP_STATUS_OK) {
+		*cause = xasprintf("cannot read the CA file %s", r->tls_ca);
+		return NULL;
+	}
+	if (r->tls_cert != NULL &&
+	    amqp_ssl_socket_set_key(sock, r->tls_cert, r->tls_key) != AMQP_STATUS_OK) {
+		*cause = xasprintf("cannot read the client certificate %s or key %s", r->tls_cert,
+		    r->tls_key);
+		return NULL;
+	}
+	return sock;
+}
+
+/* Declare what the messages are routed through. */
+static int
+sink_rabbitmq_declare(struct sink_rabbitmq *r, char **cause)
+{
+	amqp_table_t none = amqp_empty_table;
+
+	if (r->exchange[0] != '\0')
+		amqp_exchange_declare(r->conn, SINK_RABBITMQ_CHANNEL, amqp_cstring_bytes(r->exchange),
+		    amqp_cstring_bytes(r->exchange_type), r->exchange_passive, 1, 0, 0, none);
+	else if (r->declare_queue)
+		amqp_queue_declare(r->conn, SINK_RABBITMQ_CHANNEL, amqp_cstring_bytes(r->queue), 0,
+		    1, 0, 0, none);
+	else
+		return 0;
+	*cause = sink_rabbitmq_reply_error(amqp_get_rpc_reply(r->conn), r->exchange[0] != '\0' ?
+	    "cannot declare the exchange" : "cannot declare the queue");
+	return *cause != NULL ? -1 : 0;
+}
+
+static int
+sink_rabbitmq_connect_one(struct sink_rabbitmq *r, const struct amqp_url *au, char **cause)
+{
+	struct timeval tv = { r->connect_timeout_ms / 1000, (r->connect_timeout_ms % 1000) * 1000 };
+	amqp_socket_t *sock;
+	int status;
+
+	if ((r->conn = amqp_new_connection()) == NULL) {
+		*cause = xasprintf("out of memory");
+		return -1;
+	}
+	if ((sock = sink_rabbitmq_socket(r, au, cause)) == NULL)
+		return -1;
+	if (au->connection_timeout_ms < r->connect_timeout_ms) {
+		tv.tv_sec = au->connection_timeout_ms / 1000;
+		tv.tv_usec = (au->connection_timeout_ms % 1000) * 1000;
+	}
+	amqp_set_handshake_timeout(r->conn, &tv);
+	amqp_set_rpc_timeout(r->conn, &tv);
+	if ((status = amqp_socket_open_noblock(sock, au->host, au->port, &tv)) != AMQP_STATUS_OK) {
+		*cause = xasprintf("cannot connect: %s", amqp_error_string2(status));
+		return -1;
+	}
+	*cause = sink_rabbitmq_reply_error(amqp_login(r->conn, au->vhost, au->channel_max,
+	    au->frame_max, au->heartbeat, AMQP_SASL_METHOD_PLAIN, au->user, au->password),
+	    "login refused (check the user, password and vhost)");
+	if (*cause != NULL)
+		return -1;
+	amqp_channel_open(r->conn, SINK_RABBITMQ_CHANNEL);
+	if ((*cause = sink_rabbitmq_reply_error(amqp_get_rpc_reply(r->conn),
+	    "cannot open a channel")) != NULL)
+		return -1;
+	amqp_confirm_select(r->conn, SINK_RABBITMQ_CHANNEL);
+	if ((*cause = sink_rabbitmq_reply_error(amqp_get_rpc_reply(r->conn),
+	    "cannot turn on publisher confirms")) != NULL)
+		return -1;
+	r->next_tag = 1;
+	return sink_rabbitmq_declare(r, cause);
+}
+
+static void
+sink_rabbitmq_drop(struct sink_rabbitmq *r)
+{
+	if (r->conn != NULL)
+		amqp_destroy_connection(r->conn);
+	r->conn = NULL;
+}
+
+static int
+sink_rabbitmq_connect(struct sink *sk, char **cause)
+{
+	struct sink_rabbitmq *r = sk->priv;
+	char *why = NULL, *all = NULL, *desc, *next;
+	size_t i;
+
+	for (i = 0; i < r->nurls; i++) {
+		if (sink_rabbitmq_connect_one(r, &r->urls[i], &why) == 0)
+			return 0;
+		sink_rabbitmq_drop(r);
+		desc = amqp_url_describe(&r->urls[i]);
+		next = xasprintf("%s%s%s: %s", all != NULL ? all : "", all != NULL ? "; " : "", desc,
+		    why);
+		free(all);
+		free(desc);
+		free(why);
+		why = NULL;
+		all = next;
+	}
+	*cause = all;
+	return -1;
+}
+
+static void
+sink_rabbitmq_disconnect(struct sink *sk)
+{
+	struct sink_rabbitmq *r = sk->priv;
+
+	/* Closing politely needs a live connection; a broken one is just dropped. */
+	sink_rabbitmq_drop(r);
+}
+
+/* ---- publishing -------------------------------------------------------------------- */
+
+/* The event's headers (a JSON object) as an AMQP table. The entries point into *tree and
+ * *texts (nested values travel as their JSON text); the caller frees all three. */
+static amqp_table_entry_t *
+sink_rabbitmq_headers(const char *json, int *n, cJSON **tree, char ***texts)
+{
+	amqp_table_entry_t *entries;
+	cJSON *item;
+	int i = 0, size;
+
+	*n = 0;
+	*texts = NULL;
+	if (json == NULL || (*tree = cJSON_Parse(json)) == NULL)
+		return NULL;
+	size = cJSON_GetArraySize(*tree);
+	entries = xcalloc((size_t)size + 1, sizeof *entries);
+	*texts = xcalloc((size_t)size + 1, sizeof **texts);
+	cJSON_ArrayForEach(item, *tree) {
+		amqp_table_entry_t *e = &entries[i];
+		e->key = amqp_cstring_bytes(item->string);
+		if (cJSON_IsString(item)) {
+			e->value.kind = AMQP_FIELD_KIND_UTF8;
+			e->value.value.bytes = amqp_cstring_bytes(item->valuestring);
+		} else if (cJSON_IsBool(item)) {
+			e->value.kind = AMQP_FIELD_KIND_BOOLEAN;
+			e->value.value.boolean = cJSON_IsTrue(item);
+		} else if (cJSON_IsNumber(item) &&
+		    item->valuedouble == (double)(int64_t)item->valuedouble) {
+			e->value.kind = AMQP_FIELD_KIND_I64;
+			e->value.value.i64 = (int64_t)item->valuedouble;
+		} else if (cJSON_IsNumber(item)) {
+			e->value.kind = AMQP_FIELD_KIND_F64;
+			e->value.value.f64 = item->valuedouble;
+		} else if (cJSON_IsNull(item)) {
+			e->value.kind = AMQP_FIELD_KIND_VOID;
+		} else {
+			(*texts)[i] = cJSON_PrintUnformatted(item);
+			e->value.kind = AMQP_FIELD_KIND_UTF8;
+			e->value.value.bytes = amqp_cstring_bytes((*texts)[i] != NULL ?
+			    (*texts)[i] : "");
+		}
+		i++;
+	}
+	*n = i;
+	return entries;
+}
+
+static void
+sink_rabbitmq_free_headers(amqp_table_entry_t *entries, int n, cJSON *tree, char **texts)
+{
+	int i;
+
+	for (i = 0; texts != NULL && i < n; i++)
+		cJSON_free(texts[i]);
+	free(texts);
+	free(entries);
+	cJSON_Delete(tree);
+}
+
+static int
+sink_rabbitmq_publish_one(struct sink_rabbitmq *r, struct sink_message *m, char **cause)
+{
+	amqp_basic_properties_t props;
+	char key[SINK_RABBITMQ_KEY_MAX];
+	amqp_table_entry_t *entries;
+	cJSON *tree = NULL;
+	char **texts;
+	int n, status;
+
+	if (sink_expand(r->routing_key, m->name, key, sizeof key) != 0) {
+		sink_set_status(m, SINK_REJECTED, "the routing key is longer than %d bytes",
+		    SINK_RABBITMQ_KEY_MAX - 1);
+		return 1;
+	}
+	memset(&props, 0, sizeof props);
+	props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+	    AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_TIMESTAMP_FLAG;
+	props.content_type = amqp_cstring_bytes("application/json");
+	props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+	props.message_id = amqp_cstring_bytes(m->id);
+	props.type = amqp_cstring_bytes(m->name);
+	props.timestamp = (uint64_t)(m->created_at / 1000);
+	entries = sink_rabbitmq_headers(m->headers, &n, &tree, &texts);
+	if (entries != NULL) {
+		props._flags |= AMQP_BASIC_HEADERS_FLAG;
+		props.headers.num_entries = n;
+		props.headers.entries = entries;
+	}
+	status = amqp_basic_publish(r->conn, SINK_RABBITMQ_CHANNEL,
+	    amqp_cstring_bytes(r->exchange), amqp_cstring_bytes(key), 1, 0, &props,
+	    (amqp_bytes_t){ m->envelope_len, (void *)(uintptr_t)m->envelope });
+	sink_rabbitmq_free_headers(entries, n, tree, texts);
+	if (status != AMQP_STATUS_OK) {
+		*cause = xasprintf("cannot publish: %s", amqp_error_string2(status));
+		return -1;
+	}
+	return 0;
+}
+
+/* Settle the message with delivery tag tag (and all before it, if multiple). */
+static void
+sink_rabbitmq_settle(struct sink_rabbitmq *r, struct sink_message *msgs, size_t sent,
+    uint64_t first_tag, uint64_t tag, int multiple, int ack)
+{
+	size_t k, from = 0, to, i;
+
+	if (tag < first_tag || tag >= first_tag + sent)
+		return;
+	to = (size_t)(tag - first_tag);
+	if (!multiple)
+		from = to;
+	for (k = from; k <= to; k++) {
+		i = r->order[k];
+		if (msgs[i].status != SINK_UNSENT)
+			continue;
+		if (!ack)
+			sink_set_status(&msgs[i], SINK_REJECTED, "nacked by the broker");
+		else if (r->returned[i])
+			msgs[i].status = SINK_REJECTED;   /* the return set the reason */
+		else
+			msgs[i].status = SINK_DELIVERED;
+		r->unsettled--;
+	}
+}
+
+/* A basic.return: read its content, find the message by message_id, mark it. */
+static int
+sink_rabbitmq_returned(struct sink_rabbitmq *r, struct sink_message *msgs, size_t sent,
+    const amqp_basic_return_t *ret, char **cause)
+{
+	amqp_message_t message;
+	amqp_rpc_reply_t reply;
+	size_t i;
+
+	reply = amqp_read_message(r->conn, SINK_RABBITMQ_CHANNEL, &message, 0);
+	if ((*cause = sink_rabbitmq_reply_error(reply, "cannot read a returned message")) != NULL)
+		return -1;
+	for (size_t k = 0; k < sent; k++) {
+		const amqp_bytes_t *id = &message.properties.message_id;
+		i = r->order[k];
+		if ((message.properties._flags & AMQP_BASIC_MESSAGE_ID_FLAG) &&
+		    id->len == strlen(msgs[i].id) && memcmp(id->bytes, msgs[i].id, id->len) == 0) {
+			r->returned[i] = 1;
+			snprintf(msgs[i].error, sizeof msgs[i].error,
+			    "unroutable: %u %.*s (exchange '%.*s', routing key '%.*s')",
+			    ret->reply_code, (int)ret->reply_text.len, (char *)ret->reply_text.bytes,
+			    (int)ret->exchange.len, (char *)ret->exchange.bytes,
+			    (int)ret->routing_key.len, (char *)ret->routing_key.bytes);
+			break;
+		}
+	}
+	amqp_destroy_message(&message);
+	return 0;
+}
+
+/* Wait for one frame and act on it. -1 with *cause when the connection is unusable. */
+static int
+sink_rabbitmq_read(struct sink_rabbitmq *r, struct sink_message *msgs, size_t sent,
+    uint64_t first_tag, struct timeval *tv, char **cause)
+{
+	amqp_frame_t frame;
+	int status;
+
+	status = amqp_simple_wait_frame_noblock(r->conn, &frame, tv);
+	if (status == AMQP_STATUS_TIMEOUT) {
+		*cause = xasprintf("no publisher confirm within %d ms", r->timeout_ms);
+		return -1;
+	}
+	if (status != AMQP_STATUS_OK) {
+		*cause = xasprintf("connection lost: %s", amqp_error_string2(status));
+		return -1;
+	}
+	if (frame.frame_type != AMQP_FRAME_METHOD)
+		return 0;
+	switch (frame.payload.method.id) {
+	case AMQP_BASIC_ACK_METHOD: {
+		amqp_basic_ack_t *a = frame.payload.method.decoded;
+		sink_rabbitmq_settle(r, msgs, sent, first_tag, a->delivery_tag, a->multiple, 1);
+		return 0;
+	}
+	case AMQP_BASIC_NACK_METHOD: {
+		amqp_basic_nack_t *n = frame.payload.method.decoded;
+		sink_rabbitmq_settle(r, msgs, sent, first_tag, n->delivery_tag, n->multiple, 0);
+		return 0;
+	}
+	case AMQP_BASIC_RETURN_METHOD:
+		return sink_rabbitmq_returned(r, msgs, sent, frame.payload.method.decoded, cause);
+	case AMQP_CHANNEL_CLOSE_METHOD:
+	case AMQP_CONNECTION_CLOSE_METHOD: {
+		amqp_rpc_reply_t reply = { .reply_type = AMQP_RESPONSE_SERVER_EXCEPTION,
+		    .reply = frame.payload.method };
+		*cause = sink_rabbitmq_reply_error(reply, "publishing");
+		return -1;
+	}
+	default:
+		return 0;
+	}
+}
+
+static int
+sink_rabbitmq_publish(struct sink *sk, struct sink_message *msgs, size_t n, char **cause)
+{
+	struct sink_rabbitmq *r = sk->priv;
+	uint64_t first_tag = r->next_tag;
+	size_t next = 0, sent = 0, i;
+	struct timeval tv;
+	int rc;
+
+	if (r->conn == NULL) {
+		*cause = xasprintf("not connected");
+		return -1;
+	}
+	if (r->size < n) {
+		free(r->returned);
+		free(r->order);
+		r->returned = xcalloc(n, 1);
+		r->order = xcalloc(n, sizeof *r->order);
+		r->size = n;
+	}
+	memset(r->returned, 0, n);
+	r->unsettled = 0;
+	while (next < n || r->unsettled > 0) {
+		if (next < n && r->unsettled < (size_t)r->confirm_window) {
+			if ((rc = sink_rabbitmq_publish_one(r, &msgs[next], cause)) < 0)
+				return -1;
+			if (rc == 0) {
+				/* Published: it has the next delivery tag. */
+				r->order[sent++] = next;
+				r->next_tag++;
+				r->unsettled++;
+			}
+			next++;
+			continue;
+		}
+		tv.tv_sec = r->timeout_ms / 1000;
+		tv.tv_usec = (r->timeout_ms % 1000) * 1000;
+		if (sink_rabbitmq_read(r, msgs, sent, first_tag, &tv, cause) != 0)
+			return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (msgs[i].status == SINK_DELIVERED)
+			msgs[i].error[0] = '\0';
+	}
+	return 0;
+}
+
+/* While idle: let rabbitmq-c answer heartbeats, and notice a broker that closed on us. */
+static int
+sink_rabbitmq_idle(struct sink *sk, char **cause)
+{
+	struct sink_rabbitmq *r = sk->priv;
+	struct timeval zero = { 0, 0 };
+	amqp_frame_t frame;
+	int status;
+
+	if (r->conn == NULL)
+		return 0;
+	while ((status = amqp_simple_wait_frame_noblock(r->conn, &frame, &zero)) ==
+	    AMQP_STATUS_OK) {
+		if (frame.frame_type == AMQP_FRAME_METHOD &&
+		    (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
+		    frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
+			amqp_rpc_reply_t reply = { .reply_type = AMQP_RESPONSE_SERVER_EXCEPTION,
+			    .reply = frame.payload.method };
+			*cause = sink_rabbitmq_reply_error(reply, "while idle");
+			return -1;
+		}
+	}
+	if (status != AMQP_STATUS_TIMEOUT) {
+		*cause = xasprintf("connection lost: %s", amqp_error_string2(status));
+		return -1;
+	}
+	amqp_maybe_release_buffers(r->conn);
+	return 0;
+}
+
+const struct sink_ops sink_rabbitmq_ops = {
+	.type = "rabbitmq",
+	.configure = sink_rabbitmq_configure,
+	.connect = sink_rabbitmq_connect,
+	.publish = sink_rabbitmq_publish,
+	.idle = sink_rabbitmq_idle,
+	.disconnect = sink_rabbitmq_disconnect,
+	.free = sink_rabbitmq_free,
+};

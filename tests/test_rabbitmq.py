@@ -1,0 +1,352 @@
+#!/usr/bin/env python3
+"""test_rabbitmq.py: outboxd against a real RabbitMQ node with a real consumer (pika).
+
+One private node serves the whole file (it takes seconds to boot): its own name, ports,
+HOME (so its own Erlang cookie) and data under the build tree, started with
+`rabbitmq-server -detached` and stopped at the end, whatever happens. Each test uses its
+own queue or exchange. Skipped when rabbitmq-server or pika is missing (a failure when
+OUTBOX_TEST_REQUIRE_SERVERS=1).
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import tap  # noqa: E402
+from harness import (EXIT_OK, EXIT_UNREACHABLE, OUTBOXD, OutboxDB, Relay,  # noqa: E402
+                     TempDir, free_port, wait_for)
+
+RABBIT_BIN = "/usr/lib/rabbitmq/bin"
+tap.require_programs(os.path.join(RABBIT_BIN, "rabbitmq-server"), OUTBOXD)
+try:
+    import pika  # noqa: E402
+except ImportError:
+    tap.skip_all("python3-pika is not installed")
+
+FAST = {"relay.backoff-initial-ms": 20, "relay.backoff-max-ms": 200,
+        "relay.poll-interval-ms": 200}
+
+
+def rabbit_port():
+    """A free port outside 35672-35682, where rabbitmqctl itself listens."""
+    while True:
+        port = free_port()
+        if not 35672 <= port <= 35682:
+            return port
+
+
+class RabbitNode:
+    """A RabbitMQ node of our own, in dir."""
+
+    def __init__(self, dir):
+        self.dir = dir
+        self.port = rabbit_port()
+        self.name = "outbox-test-%d-%d@localhost" % (os.getpid(), self.port)
+        for sub in ("home", "mnesia", "log"):
+            os.makedirs(os.path.join(dir, sub), exist_ok=True)
+        with open(os.path.join(dir, "enabled_plugins"), "w") as f:
+            f.write("[].\n")
+        self.env = dict(os.environ, HOME=os.path.join(dir, "home"),
+                        RABBITMQ_NODENAME=self.name,
+                        RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+                        RABBITMQ_NODE_PORT=str(self.port),
+                        RABBITMQ_DIST_PORT=str(rabbit_port()),
+                        RABBITMQ_MNESIA_BASE=os.path.join(dir, "mnesia"),
+                        RABBITMQ_LOG_BASE=os.path.join(dir, "log"),
+                        RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(dir, "enabled_plugins"),
+                        RABBITMQ_PID_FILE=os.path.join(dir, "rabbit.pid"))
+
+    def ctl(self, *args, timeout=120, check=True):
+        p = subprocess.run([os.path.join(RABBIT_BIN, "rabbitmqctl"), "-n", self.name] +
+                           list(args), env=self.env, capture_output=True, text=True,
+                           timeout=timeout)
+        if check and p.returncode != 0:
+            raise AssertionError("rabbitmqctl %s: %s%s" % (" ".join(args), p.stdout, p.stderr))
+        return p.stdout
+
+    def start(self):
+        subprocess.run([os.path.join(RABBIT_BIN, "rabbitmq-server"), "-detached"],
+                       env=self.env, check=True, capture_output=True, timeout=60)
+        self.await_startup()
+
+    def await_startup(self, timeout=120):
+        # Until the booting node registers with epmd, await_startup fails at once.
+        deadline = time.time() + timeout
+        while True:
+            try:
+                self.ctl("await_startup", timeout=timeout)
+                return
+            except AssertionError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def pid(self):
+        try:
+            with open(self.env["RABBITMQ_PID_FILE"]) as f:
+                return int(f.read().strip())
+        except (OSError, ValueError):
+            return None
+
+    def stop(self):
+        pid = self.pid()
+        self.ctl("stop", check=False, timeout=60)
+        if pid is not None:
+            try:
+                wait_for(lambda: not os.path.exists("/proc/%d" % pid), 20,
+                         what="the node to exit")
+            except AssertionError:
+                os.kill(pid, signal.SIGKILL)
+
+    def stop_app(self):
+        self.ctl("stop_app")
+
+    def start_app(self):
+        self.ctl("start_app")
+        self.await_startup()
+
+    def url(self, user="guest", password="guest", vhost=""):
+        return "amqp://%s:%s@127.0.0.1:%d/%s" % (user, password, self.port, vhost)
+
+    def channel(self):
+        conn = pika.BlockingConnection(pika.ConnectionParameters(
+            host="127.0.0.1", port=self.port, connection_attempts=3, retry_delay=0.5))
+        return conn, conn.channel()
+
+
+NODE = None
+TMP = None
+
+
+def setUpModule():
+    global NODE, TMP
+    TMP = TempDir("rabbitmq")
+    NODE = RabbitNode(TMP.join("node"))
+    try:
+        NODE.start()
+    except BaseException:
+        NODE.stop()
+        raise
+
+
+def tearDownModule():
+    if NODE is not None:
+        NODE.stop()
+    if TMP is not None:
+        TMP.cleanup()
+
+
+class RabbitCase(unittest.TestCase):
+    def setUp(self):
+        self.tmp = TempDir("rabbitmq-case")
+        self.addCleanup(self.tmp.cleanup)
+        self.db = OutboxDB(self.tmp.join("app.db"))
+        self.queue = "q-" + self.id().rsplit(".", 1)[-1]
+        self.conn, self.ch = NODE.channel()
+        self.addCleanup(self.close_conn)
+
+    def close_conn(self):
+        try:
+            self.conn.close()
+        except Exception:
+            pass
+
+    def config(self, **keys):
+        cf = {"outbox.database": self.db.path, "system.queue-adapter": "rabbitmq",
+              "rabbitmq.connectionString": NODE.url(), "rabbitmq.channel-name": self.queue}
+        cf.update(FAST)
+        for k, v in keys.items():
+            cf[k.replace("__", ".").replace("_", "-")] = v
+        return cf
+
+    def relay(self, config, args=()):
+        r = Relay(self.tmp, config, args)
+        self.addCleanup(self.finish_relay, r)
+        return r
+
+    def finish_relay(self, r):
+        if r.proc is not None:
+            r.stop()
+        self.assertIsNone(r.sanitizer_report(), "sanitizer report in the relay's stderr")
+
+    def once(self, config, expect=EXIT_OK):
+        rc, log = self.relay(config).once()
+        self.assertEqual(rc, expect, "outboxd --once exited %d:\n%s" % (rc, log))
+        return log
+
+    def consume(self, n, queue=None, timeout=20):
+        """Get n messages (then anything more within a short quiet time)."""
+        queue = queue or self.queue
+        got, deadline, quiet = [], time.time() + timeout, None
+        while time.time() < deadline:
+            method, props, body = self.ch.basic_get(queue, auto_ack=True)
+            if method is None:
+                if len(got) >= n and (quiet is None or time.time() > quiet):
+                    break
+                if len(got) >= n and quiet is None:
+                    quiet = time.time() + 0.3
+                time.sleep(0.02)
+                continue
+            got.append((props, body))
+        self.assertGreaterEqual(len(got), n, "only %d of %d messages" % (len(got), n))
+        return got
+
+    def drained(self, sink="rabbitmq", timeout=30):
+        top = self.db.max_seq()
+        wait_for(lambda: (self.db.cursor(sink) or 0) == top, timeout,
+                 what="cursor of %s to reach %d" % (sink, top))
+
+
+class TestDelivery(RabbitCase):
+
+    def test_properties_and_order(self):
+        rows = []
+        for i in range(40):
+            headers = {"trace": "t%d" % i, "n": i, "ok": True, "nested": {"a": [1]}} \
+                if i % 4 == 0 else None
+            rows.append(("user.login", {"i": i, "user": {"_id": str(i)}}, headers))
+        self.db.insert_many(rows)
+        self.once(self.config(**{"system.push-events.prefix": "app."}))
+        events = self.db.events()
+        created = dict(self.db.query("SELECT id, created_at FROM outbox"))
+        got = self.consume(len(events))
+        self.assertEqual(len(got), len(events), "duplicates or extra messages")
+        for (props, body), ev in zip(got, events):
+            env = json.loads(body)
+            want = {"id": ev["id"], "name": "app." + ev["name"],
+                    "data": json.loads(ev["payload"])}
+            if ev["headers"] is not None:
+                want["metadata"] = json.loads(ev["headers"])
+            self.assertEqual(env, want)
+            self.assertEqual(props.content_type, "application/json")
+            self.assertEqual(props.delivery_mode, 2)
+            self.assertEqual(props.message_id, ev["id"])
+            self.assertEqual(props.type, "app." + ev["name"])
+            self.assertEqual(props.timestamp, created[ev["id"]] // 1000)
+            if ev["headers"] is None:
+                self.assertFalse(props.headers)
+            else:
+                h = json.loads(ev["headers"])
+                self.assertEqual(props.headers["trace"], h["trace"].encode()
+                                 if isinstance(props.headers["trace"], bytes) else h["trace"])
+                self.assertEqual(props.headers["n"], h["n"])
+                self.assertEqual(props.headers["ok"], True)
+                nested = props.headers["nested"]
+                nested = nested.decode() if isinstance(nested, bytes) else nested
+                self.assertEqual(json.loads(nested), {"a": [1]})
+        self.assertEqual(self.db.retry_rows(), [])
+
+    def test_consumer_declared_the_queue_first(self):
+        # amqplib's assertQueue(queue) with default options: durable, no arguments.
+        self.ch.queue_declare(self.queue, durable=True)
+        self.db.insert("user.create", {"u": 1})
+        self.once(self.config())
+        self.assertEqual(len(self.consume(1)), 1)
+
+    def test_inequivalent_queue_is_a_clear_error(self):
+        self.ch.queue_declare(self.queue, durable=False)
+        self.db.insert("user.create", {"u": 1})
+        log = self.once(self.config(), expect=EXIT_UNREACHABLE)
+        self.assertIn("406 PRECONDITION_FAILED", log)
+        self.assertIn("inequivalent arg 'durable'", log)
+        self.assertEqual(self.db.cursor("rabbitmq"), 0)
+
+    def test_queue_survives_broker_restart(self):
+        self.db.insert_many([("order.paid", {"i": i}) for i in range(100)])
+        self.once(self.config())
+        self.close_conn()
+        NODE.stop()
+        NODE.start()
+        self.conn, self.ch = NODE.channel()
+        got = self.consume(100)
+        self.assertEqual([json.loads(b)["data"]["i"] for _, b in got], list(range(100)))
+
+
+class TestFailures(RabbitCase):
+
+    def test_unroutable_fails_then_replay_delivers(self):
+        ex = "ex-" + self.queue
+        self.db.insert("user.follow", {"a": 1})
+        self.db.insert("other.event", {"b": 2})
+        cf = self.config(rabbitmq__exchange=ex, relay__max_attempts=3)
+        r = self.relay(cf)
+        r.start()
+        wait_for(lambda: len(self.db.failed_rows()) == 2, 20, what="both events to fail")
+        failed = self.db.failed_rows()
+        self.assertEqual(len(failed), 2)
+        for row in failed:
+            self.assertEqual(row["attempts"], 3)
+            self.assertIn("unroutable: 312 NO_ROUTE", row["last_error"])
+        # A binding appears; replay by hand (what outboxctl replay does).
+        self.ch.queue_declare(self.queue, durable=True)
+        self.ch.queue_bind(self.queue, ex, routing_key="user.#")
+        self.ch.queue_bind(self.queue, ex, routing_key="other.#")
+        self.db.query("UPDATE outbox_retry SET state = 'retry', attempts = 0, "
+                      "next_attempt_at = 0")
+        wait_for(lambda: not self.db.retry_rows(), 20, what="the replay to deliver")
+        got = self.consume(2)
+        self.assertEqual(sorted(p.type for p, _ in got), ["other.event", "user.follow"])
+
+    def test_wrong_password(self):
+        self.db.insert("user.create", {"u": 1})
+        cf = self.config(rabbitmq__connectionString=NODE.url(password="s3cret-pw"))
+        log = self.once(cf, expect=EXIT_UNREACHABLE)
+        self.assertIn("login refused", log)
+        self.assertIn("ACCESS_REFUSED", log)
+        self.assertNotIn("s3cret-pw", log)
+        self.assertEqual(self.db.retry_rows(), [])
+
+    def test_wrong_vhost(self):
+        self.db.insert("user.create", {"u": 1})
+        log = self.once(self.config(rabbitmq__connectionString=NODE.url(vhost="nosuch")),
+                        expect=EXIT_UNREACHABLE)
+        self.assertIn("login refused", log)
+        self.assertIn("vhost", log)
+        self.assertIn("guest:***@", log)
+
+    def test_broker_outage_loses_nothing_and_burns_no_attempts(self):
+        self.db.insert_many([("user.login", {"i": i}) for i in range(200)])
+        r = self.relay(self.config())
+        r.start()
+        self.drained()
+        self.close_conn()
+        NODE.stop_app()
+        try:
+            self.db.insert_many([("user.login", {"i": i}) for i in range(200, 400)])
+            time.sleep(1)
+        finally:
+            NODE.start_app()
+        self.drained(timeout=60)
+        self.assertEqual(self.db.retry_rows(), [])
+        self.conn, self.ch = NODE.channel()
+        got = self.consume(400, timeout=30)
+        ids = {json.loads(b)["id"] for _, b in got}
+        self.assertEqual(ids, {ev["id"] for ev in self.db.events()})
+        self.assertIn("connection lost", r.log() + "")
+
+    def test_relay_killed_mid_batch_loses_nothing(self):
+        n = 5000
+        self.db.insert_many([("bulk.event", {"i": i}) for i in range(n)])
+        r = self.relay(self.config(relay__batch_size=256))
+        r.start()
+        wait_for(lambda: (self.db.cursor("rabbitmq") or 0) > 0, 30, what="some progress")
+        r.signal(signal.SIGKILL)
+        r.wait(10)
+        self.assertLess(self.db.cursor("rabbitmq"), self.db.max_seq(),
+                        "the relay finished before it could be killed")
+        self.once(self.config())
+        got = self.consume(n, timeout=60)
+        seen = [json.loads(b)["id"] for _, b in got]
+        self.assertEqual(set(seen), {ev["id"] for ev in self.db.events()})
+        print("# killed mid-run: %d events, %d messages, %d duplicates"
+              % (n, len(seen), len(seen) - len(set(seen))))
+
+
+if __name__ == "__main__":
+    tap.main()
