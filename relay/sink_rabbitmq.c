@@ -29,6 +29,7 @@
 
 #include "amqp_url.h"
 #include "conf.h"
+#include "log.h"
 #include "sink.h"
 #include "util.h"
 
@@ -368,8 +369,15 @@ sink_rabbitmq_connect(struct sink *sk, char **cause)
 	size_t i;
 
 	for (i = 0; i < r->nurls; i++) {
-		if (sink_rabbitmq_connect_one(r, &r->urls[i], &why) == 0)
+		if (sink_rabbitmq_connect_one(r, &r->urls[i], &why) == 0) {
+			if (all != NULL) {
+				desc = amqp_url_describe(&r->urls[i]);
+				log_info("sink %s: connected to %s after: %s", sk->name, desc, all);
+				free(desc);
+				free(all);
+			}
 			return 0;
+		}
 		sink_rabbitmq_drop(r);
 		desc = amqp_url_describe(&r->urls[i]);
 		next = xasprintf("%s%s%s: %s", all != NULL ? all : "", all != NULL ? "; " : "", desc,

@@ -169,6 +169,28 @@ class TestDelivery(RabbitCase):
         self.assertIn("inequivalent arg 'durable'", log)
         self.assertEqual(self.db.cursor("rabbitmq"), 0)
 
+    def test_failover_to_the_next_host(self):
+        from harness_rabbitmq import rabbit_port
+        dead = "amqp://guest:guest@127.0.0.1:%d/" % rabbit_port()
+        self.db.insert("user.create", {"u": 1})
+        log = self.once(self.config(rabbitmq__connectionString=[dead, NODE.url()]))
+        self.assertEqual(len(self.consume(1)), 1)
+        self.assertIn("127.0.0.1:%d/: cannot connect" % int(dead.rsplit(":", 1)[1].strip("/")),
+                      log)
+        self.assertNotIn("warn", log)
+
+    def test_heartbeats_keep_an_idle_relay_connected(self):
+        # With a 1 s heartbeat the broker drops a client that stays silent for ~2 s.
+        r = self.relay(self.config(rabbitmq__connectionString=NODE.url() + "?heartbeat=1"))
+        r.start()
+        self.db.insert("user.login", {"first": True})
+        self.drained()
+        time.sleep(4)
+        self.db.insert("user.login", {"first": False})
+        self.drained()
+        self.assertEqual(len(self.consume(2)), 2)
+        self.assertNotIn("connection lost", r.log())
+
     def test_queue_survives_broker_restart(self):
         self.db.insert_many([("order.paid", {"i": i}) for i in range(100)])
         self.once(self.config())
