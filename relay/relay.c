@@ -333,15 +333,39 @@ relay_rejected(struct relay *r, struct relay_sink *rs, struct store_outcome *o,
 	if (o->attempts >= r->cf->max_attempts) {
 		o->kind = STORE_FAILED;
 		o->next_attempt_at = 0;
-		log_warn("sink %s: event %s (seq %lld) failed after %d attempts: %s", rs->sk->name,
-		    msg->id, (long long)msg->seq, o->attempts, msg->error);
 	} else {
 		o->kind = STORE_RETRY;
 		o->next_attempt_at = util_now_ms() + relay_backoff(r->cf, o->attempts);
-		log_info("sink %s: event %s (seq %lld) rejected (attempt %d of %d): %s",
-		    rs->sk->name, msg->id, (long long)msg->seq, o->attempts, r->cf->max_attempts,
-		    msg->error);
 	}
+	log_debug("sink %s: event %s (seq %lld) rejected (attempt %d of %d): %s", rs->sk->name,
+	    msg->id, (long long)msg->seq, o->attempts, r->cf->max_attempts, msg->error);
+}
+
+/* One line per batch for its rejections, however many: a broker refusing everything
+ * must not flood the log. Each event's own error is in outbox_retry. */
+static void
+relay_log_rejections(const struct relay_sink *rs, const struct store_outcome *outcomes,
+    size_t n)
+{
+	const struct store_outcome *last[2] = { NULL, NULL };
+	size_t count[2] = { 0, 0 }, i;
+	int failed;
+
+	for (i = 0; i < n; i++) {
+		if (outcomes[i].kind != STORE_RETRY && outcomes[i].kind != STORE_FAILED)
+			continue;
+		failed = outcomes[i].kind == STORE_FAILED;
+		count[failed]++;
+		last[failed] = &outcomes[i];
+	}
+	if (count[1] > 0)
+		log_warn("sink %s: %zu event%s failed after the last attempt (see outbox_failed); "
+		    "seq %lld: %s", rs->sk->name, count[1], count[1] == 1 ? "" : "s",
+		    (long long)last[1]->seq, last[1]->error);
+	if (count[0] > 0)
+		log_info("sink %s: %zu event%s rejected, to be retried; seq %lld: %s",
+		    rs->sk->name, count[0], count[0] == 1 ? "" : "s", (long long)last[0]->seq,
+		    last[0]->error);
 }
 
 static int
@@ -357,6 +381,7 @@ relay_record(struct relay *r, struct relay_sink *rs, int64_t to, size_t nout)
 		free(cause);
 		return -1;
 	}
+	relay_log_rejections(rs, r->outcomes, nout);
 	if (moved) {
 		if (store_sink_cursor(r->st, rs->sk->name, &rs->cursor, &cause) != 0) {
 			log_error("sink %s: %s", rs->sk->name, cause);

@@ -217,6 +217,10 @@ class TestFailures(RabbitCase):
         for row in failed:
             self.assertEqual(row["attempts"], 3)
             self.assertIn("unroutable: 312 NO_ROUTE", row["last_error"])
+        # Rejections are summed up per batch in the log, not one line per event.
+        lines = [l for l in r.log().splitlines() if "failed after the last attempt" in l]
+        self.assertTrue(1 <= len(lines) <= 2, lines)
+        self.assertIn("(see outbox_failed)", lines[0])
         # A binding appears; replay by hand (what outboxctl replay does).
         self.ch.queue_declare(self.queue, durable=True)
         self.ch.queue_bind(self.queue, ex, routing_key="user.#")
