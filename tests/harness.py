@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRCDIR = os.environ.get("OUTBOX_SRCDIR") or os.path.dirname(HERE)
@@ -594,3 +595,44 @@ class OutboxDB:
 
     def max_seq(self):
         return self.query("SELECT coalesce(max(seq), 0) FROM outbox")[0][0]
+
+
+# ---- a test case with relays ----------------------------------------------------------------
+
+# Fast retries so rejected events reach their verdict quickly.
+FAST_RETRIES = {
+    "relay.backoff-initial-ms": 20,
+    "relay.backoff-max-ms": 200,
+    "relay.poll-interval-ms": 200,
+}
+
+
+class BrokerCase(unittest.TestCase):
+    """What the broker tests share: relays that are stopped, and checked for sanitizer
+    reports, when the test ends; config dicts written with Python keyword names."""
+
+    def make_config(self, base, **keys):
+        """base + FAST_RETRIES + keys, '_' in a keyword read as '-' and '__' as '.':
+        redis__channel_name=... is "redis.channel-name"."""
+        cf = dict(base)
+        cf.update(FAST_RETRIES)
+        for k, v in keys.items():
+            cf[k.replace("__", ".").replace("_", "-")] = v
+        return cf
+
+    def relay(self, config, args=()):
+        r = Relay(self.tmp, config, args)
+        self.addCleanup(self.finish_relay, r)
+        return r
+
+    def finish_relay(self, r):
+        if r.proc is not None:
+            r.stop()
+        self.assertIsNone(r.sanitizer_report(), "sanitizer report in the relay's stderr")
+
+    def once(self, config, args=(), expect=EXIT_OK):
+        """outboxd --once, which must exit with expect; returns its log."""
+        rc, log = self.relay(config, args).once()
+        self.assertEqual(rc, expect, "outboxd --once exited %d:\n%s" % (rc, log))
+        return log
+

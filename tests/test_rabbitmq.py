@@ -13,12 +13,11 @@ import os
 import signal
 import sys
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tap  # noqa: E402
-from harness import (EXIT_OK, EXIT_UNREACHABLE, OUTBOXD, OutboxDB, Relay,  # noqa: E402
+from harness import (EXIT_UNREACHABLE, OUTBOXD, BrokerCase, OutboxDB,  # noqa: E402
                      TempDir, wait_for)
 from harness_rabbitmq import RABBIT_BIN, RabbitNode  # noqa: E402
 
@@ -28,8 +27,6 @@ try:
 except ImportError:
     tap.skip_all("python3-pika is not installed")
 
-FAST = {"relay.backoff-initial-ms": 20, "relay.backoff-max-ms": 200,
-        "relay.poll-interval-ms": 200}
 
 
 NODE = None
@@ -54,7 +51,7 @@ def tearDownModule():
         TMP.cleanup()
 
 
-class RabbitCase(unittest.TestCase):
+class RabbitCase(BrokerCase):
     def setUp(self):
         self.tmp = TempDir("rabbitmq-case")
         self.addCleanup(self.tmp.cleanup)
@@ -70,27 +67,10 @@ class RabbitCase(unittest.TestCase):
             pass
 
     def config(self, **keys):
-        cf = {"outbox.database": self.db.path, "system.queue-adapter": "rabbitmq",
-              "rabbitmq.connectionString": NODE.url(), "rabbitmq.channel-name": self.queue}
-        cf.update(FAST)
-        for k, v in keys.items():
-            cf[k.replace("__", ".").replace("_", "-")] = v
-        return cf
-
-    def relay(self, config, args=()):
-        r = Relay(self.tmp, config, args)
-        self.addCleanup(self.finish_relay, r)
-        return r
-
-    def finish_relay(self, r):
-        if r.proc is not None:
-            r.stop()
-        self.assertIsNone(r.sanitizer_report(), "sanitizer report in the relay's stderr")
-
-    def once(self, config, expect=EXIT_OK):
-        rc, log = self.relay(config).once()
-        self.assertEqual(rc, expect, "outboxd --once exited %d:\n%s" % (rc, log))
-        return log
+        return self.make_config({"outbox.database": self.db.path,
+                                 "system.queue-adapter": "rabbitmq",
+                                 "rabbitmq.connectionString": NODE.url(),
+                                 "rabbitmq.channel-name": self.queue}, **keys)
 
     def consume(self, n, queue=None, timeout=20):
         """Get n messages (then anything more within a short quiet time)."""

@@ -13,25 +13,18 @@ import shutil
 import sys
 import tempfile
 import time
-import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tap  # noqa: E402
-from harness import (EXIT_OK, EXIT_UNREACHABLE, OUTBOXD, OutboxDB, RedisServer,  # noqa: E402
-                     Relay, RespError, Subscriber, TempDir, wait_for)
+from harness import (EXIT_UNREACHABLE, FAST_RETRIES, OUTBOXD, BrokerCase,  # noqa: E402
+                     OutboxDB, RedisServer, Subscriber, TempDir, wait_for)
 
 tap.require_programs("redis-server", OUTBOXD)
 
-# Fast retries so rejected events reach their verdict quickly.
-FAST = {
-    "relay.backoff-initial-ms": 20,
-    "relay.backoff-max-ms": 200,
-    "relay.poll-interval-ms": 200,
-}
 
 
-class RedisCase(unittest.TestCase):
+class RedisCase(BrokerCase):
     server_args = ()
     password = None
 
@@ -46,36 +39,16 @@ class RedisCase(unittest.TestCase):
     # ---- helpers ----
 
     def config(self, **keys):
-        """A push-events style config for one redis sink on our server; keys are added
-        with '_' in their names read as '-' and '__' as '.': redis__channel_name."""
-        cf = {"outbox.database": self.db.path, "system.queue-adapter": "redis",
-              "redis.port": self.redis.port}
-        cf.update(FAST)
-        for k, v in keys.items():
-            cf[k.replace("__", ".").replace("_", "-")] = v
-        return cf
-
-    def relay(self, config, args=()):
-        r = Relay(self.tmp, config, args)
-        self.addCleanup(self.finish_relay, r)
-        return r
-
-    def finish_relay(self, r):
-        if r.proc is not None:
-            r.stop()
-        report = r.sanitizer_report()
-        self.assertIsNone(report, "sanitizer report in the relay's stderr")
+        """A push-events style config for one redis sink on our server."""
+        return self.make_config({"outbox.database": self.db.path,
+                                 "system.queue-adapter": "redis",
+                                 "redis.port": self.redis.port}, **keys)
 
     def subscriber(self, channels=(), patterns=()):
         s = Subscriber(self.redis, channels, patterns)
         self.addCleanup(s.close)
         return s
 
-    def once(self, config, args=(), expect=EXIT_OK):
-        r = self.relay(config, args)
-        rc, log = r.once()
-        self.assertEqual(rc, expect, "outboxd --once exited %d:\n%s" % (rc, log))
-        return log
 
     def assert_envelope(self, raw, event, published=None):
         """raw is exactly the push-events envelope of event (a row of db.events())."""
@@ -184,7 +157,7 @@ class TestPubSub(RedisCase):
                   "users": {"type": "redis", "url": self.redis.url(),
                             "channel": "ev.{name}", "events": ["user.*"],
                             "prefix": "app."}}}
-        cf.update(FAST)
+        cf.update(FAST_RETRIES)
         self.once(cf)
         msgs = sub.wait(5)
         self.assertEqual(len(sub.settle()), 5)
