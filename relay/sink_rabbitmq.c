@@ -12,7 +12,9 @@
  * from 1 after confirm.select, so message i of a batch has tag first_tag + i. An ack
  * (multiple honoured) delivers, a nack rejects. A basic.return (unroutable, thanks to
  * mandatory) comes before the ack of its message and carries no tag, so it is matched by
- * message_id and turns that ack into a rejection. rabbitmq-c 0.11 has no
+ * message_id and turns that ack into a rejection, except through the default exchange,
+ * where it means the queue was deleted under us: then the connection is dropped and made
+ * again (declaring the queue) and the message is published again. rabbitmq-c 0.11 has no
  * amqp_publisher_confirm_wait: frames are read with amqp_simple_wait_frame_noblock.
  */
 #include "config.h"
@@ -57,6 +59,7 @@ struct sink_rabbitmq {
 	unsigned char *returned;    /* per message of the batch: came back unroutable */
 	size_t size;                /* of order and returned */
 	size_t unsettled;           /* published, neither acked nor nacked yet */
+	int queue_gone;             /* a return through the default exchange: no queue */
 };
 
 /* ---- configuration ----------------------------------------------------------------- */
@@ -539,6 +542,10 @@ sink_rabbitmq_returned(struct sink_rabbitmq *r, struct sink_message *msgs, size_
 	reply = amqp_read_message(r->conn, SINK_RABBITMQ_CHANNEL, &message, 0);
 	if ((*cause = sink_rabbitmq_reply_error(reply, "cannot read a returned message")) != NULL)
 		return -1;
+	/* Through the default exchange, unroutable means our queue is gone (deleted while we
+	 * were connected): not the message's fault. Reconnecting declares it again. */
+	if (r->exchange[0] == '\0' && r->declare_queue)
+		r->queue_gone = 1;
 	for (size_t k = 0; k < sent; k++) {
 		const amqp_bytes_t *id = &message.properties.message_id;
 		i = r->order[k];
@@ -623,6 +630,7 @@ sink_rabbitmq_publish(struct sink *sk, struct sink_message *msgs, size_t n, char
 	}
 	memset(r->returned, 0, n);
 	r->unsettled = 0;
+	r->queue_gone = 0;
 	while (next < n || r->unsettled > 0) {
 		if (next < n && r->unsettled < (size_t)r->confirm_window) {
 			if ((rc = sink_rabbitmq_publish_one(r, &msgs[next], cause)) < 0)
@@ -640,6 +648,14 @@ sink_rabbitmq_publish(struct sink *sk, struct sink_message *msgs, size_t n, char
 		tv.tv_usec = (r->timeout_ms % 1000) * 1000;
 		if (sink_rabbitmq_read(r, msgs, sent, first_tag, &tv, cause) != 0)
 			return -1;
+	}
+	if (r->queue_gone) {
+		for (i = 0; i < n; i++) {
+			if (r->returned[i])
+				sink_set_status(&msgs[i], SINK_UNSENT, "queue %s disappeared", r->queue);
+		}
+		*cause = xasprintf("queue %s disappeared (deleted?): declaring it again", r->queue);
+		return -1;
 	}
 	for (i = 0; i < n; i++) {
 		if (msgs[i].status == SINK_DELIVERED)

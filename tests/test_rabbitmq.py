@@ -211,6 +211,20 @@ class TestFailures(RabbitCase):
         got = self.consume(2)
         self.assertEqual(sorted(p.type for p, _ in got), ["other.event", "user.follow"])
 
+    def test_deleted_queue_is_declared_again(self):
+        r = self.relay(self.config())
+        r.start()
+        self.db.insert("user.login", {"i": 0})
+        self.drained()
+        self.ch.queue_delete(self.queue)
+        self.db.insert_many([("user.login", {"i": i}) for i in range(1, 21)])
+        self.drained()
+        got = self.consume(20)
+        self.assertEqual(sorted(json.loads(b)["data"]["i"] for _, b in got),
+                         list(range(1, 21)))
+        self.assertEqual(self.db.retry_rows(), [], "a deleted queue cost attempts")
+        self.assertIn("disappeared", r.log())
+
     def test_wrong_password(self):
         self.db.insert("user.create", {"u": 1})
         cf = self.config(rabbitmq__connectionString=NODE.url(password="s3cret-pw"))
