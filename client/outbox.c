@@ -112,13 +112,16 @@ outbox_new(sqlite3 *db, int owns_db)
 	return ob;
 }
 
+/* Create or migrate the schema (or, with migrate 0, only check it), then cache the
+ * enqueue statement. */
 static int
-outbox_prepare(outbox *ob)
+outbox_prepare(outbox *ob, int migrate)
 {
 	char err[sizeof ob->errmsg];
 	int rc;
 
-	rc = schema_migrate(ob->db, err, sizeof err);
+	rc = migrate ? schema_migrate(ob->db, err, sizeof err) :
+	    schema_verify(ob->db, err, sizeof err);
 	if (rc != OUTBOX_OK)
 		return outbox_fail(ob, rc, "%s", err);
 	if (sqlite3_prepare_v3(ob->db, outbox_insert_sql, -1, SQLITE_PREPARE_PERSISTENT,
@@ -138,7 +141,7 @@ outbox_attach(sqlite3 *db, outbox **out)
 		return OUTBOX_EMISUSE;
 	if ((*out = outbox_new(db, 0)) == NULL)
 		return OUTBOX_ENOMEM;
-	return outbox_prepare(*out);
+	return outbox_prepare(*out, 1);
 }
 
 /*
@@ -194,6 +197,9 @@ outbox_open(const char *path, int flags, outbox **out)
 		return OUTBOX_ENOMEM;
 	if (path == NULL)
 		return outbox_fail(ob, OUTBOX_EMISUSE, "database path is NULL");
+	if ((flags & OUTBOX_OPEN_CREATE) && (flags & OUTBOX_OPEN_EXISTING))
+		return outbox_fail(ob, OUTBOX_EMISUSE, "OUTBOX_OPEN_CREATE and OUTBOX_OPEN_EXISTING "
+		    "exclude each other");
 	if (flags & OUTBOX_OPEN_CREATE)
 		oflags |= SQLITE_OPEN_CREATE;
 	else if (stat(path, &sb) != 0)
@@ -207,7 +213,7 @@ outbox_open(const char *path, int flags, outbox **out)
 	rc = outbox_configure(ob, path);
 	if (rc != OUTBOX_OK)
 		return rc;
-	rc = outbox_prepare(ob);
+	rc = outbox_prepare(ob, !(flags & OUTBOX_OPEN_EXISTING));
 	if (rc == OUTBOX_ESCHEMA) {
 		/* Name the file: the caller may have opened several. */
 		char err[sizeof ob->errmsg];

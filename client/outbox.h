@@ -59,7 +59,10 @@ enum outbox_id_format {
 };
 
 /* outbox_open flags. */
-#define OUTBOX_OPEN_CREATE 0x1 /* create the database file if it does not exist */
+#define OUTBOX_OPEN_CREATE   0x1 /* create the database file if it does not exist */
+#define OUTBOX_OPEN_EXISTING 0x2 /* neither create nor migrate the schema: a database
+                                    without the current outbox schema is OUTBOX_ESCHEMA
+                                    and is left untouched (for inspection tools) */
 
 /*
  * Open a database file for producing (or administering) events: sets WAL mode, a busy

@@ -176,3 +176,26 @@ schema_migrate(sqlite3 *db, char *err, size_t errlen)
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 	return rc;
 }
+
+int
+schema_verify(sqlite3 *db, char *err, size_t errlen)
+{
+	int version, rc;
+
+	rc = schema_user_version(db, &version);
+	if (rc == SQLITE_NOTADB)
+		return schema_fail(err, errlen, OUTBOX_ESCHEMA, "not an SQLite database");
+	if (rc != SQLITE_OK)
+		return schema_fail(err, errlen, OUTBOX_ESQLITE, "cannot read user_version: %s",
+		    sqlite3_errmsg(db));
+	if ((rc = schema_check(db, version, err, errlen)) != OUTBOX_OK)
+		return rc;
+	if (version == 0)
+		return schema_fail(err, errlen, OUTBOX_ESCHEMA, "no outbox schema in this "
+		    "database (create it with: outboxctl -d DB init)");
+	if (version < OUTBOX_SCHEMA_VERSION)
+		return schema_fail(err, errlen, OUTBOX_ESCHEMA, "outbox schema version %d is older "
+		    "than this outboxd's (%d): migrate it with: outboxctl -d DB init", version,
+		    OUTBOX_SCHEMA_VERSION);
+	return OUTBOX_OK;
+}

@@ -8,4 +8,8 @@
 /* Bring db to OUTBOX_SCHEMA_VERSION. Returns an OUTBOX_* code; on failure err holds why. */
 int schema_migrate(sqlite3 *db, char *err, size_t errlen);
 
+/* Check, without writing anything, that db has the outbox schema at
+ * OUTBOX_SCHEMA_VERSION. Returns an OUTBOX_* code; on failure err holds why. */
+int schema_verify(sqlite3 *db, char *err, size_t errlen);
+
 #endif

@@ -279,6 +279,18 @@ class TestStatus(Base):
                           "directory\n"))
         self.assertEqual(os.listdir(self.tmp.path), [])
 
+    def test_status_on_an_application_database_writes_nothing(self):
+        c = sqlite3.connect(self.db)
+        c.execute("CREATE TABLE users(id INTEGER PRIMARY KEY)")
+        c.commit()
+        c.close()
+        with open(self.db, "rb") as f:
+            before = f.read()
+        self.fails(1, "'%s': no outbox schema in this database (create it with: outboxctl "
+                   "-d DB init)" % self.db, None, "-d", self.db, "status")
+        with open(self.db, "rb") as f:
+            self.assertEqual(f.read(), before)
+
     def test_status_no_sinks(self):
         self.init()
         self.assertEqual(self.ok("-d", self.db, "status"),

@@ -531,7 +531,7 @@ ctl_status(struct ctl *ctl, int argc, char **argv, char **cause)
 		*cause = xasprintf("unexpected argument '%s'", argv[optind]);
 		return CTL_USAGE;
 	}
-	if ((rc = ctl_open(ctl, 0, &ob, cause)) != 0)
+	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
 		return rc;
 	rc = ctl_user_version(outbox_db(ob), &version, cause);
 	if (rc == 0 && !json)
