@@ -538,7 +538,16 @@ relay_new_events(struct relay *r, struct relay_sink *rs)
 	int n, next = 0, i, rc = 0;
 	char *cause = NULL;
 
-	if (store_read_new(r->st, rs->cursor, r->limit, r->events, &n, &cause) != 0) {
+	/* The cursor may have been moved by an operator (outboxctl replay --from-seq), or its
+	 * row removed (outboxctl sinks rm): then the sink starts again like a new one. */
+	if (store_sink_cursor(r->st, rs->sk->name, &rs->cursor, &cause) == 0 && rs->cursor < 0) {
+		log_warn("sink %s: its row in outbox_sink was removed: registering it again",
+		    rs->sk->name);
+		store_sink_register(r->st, rs->sk->name, rs->sk->ops->type, rs->cs->filter,
+		    rs->cs->prefix, &rs->cursor, &cause);
+	}
+	if (cause != NULL ||
+	    store_read_new(r->st, rs->cursor, r->limit, r->events, &n, &cause) != 0) {
 		log_error("sink %s: %s", rs->sk->name, cause);
 		free(cause);
 		return -1;

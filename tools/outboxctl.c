@@ -45,6 +45,7 @@ struct ctl_command {
 static int ctl_init(struct ctl *, int, char **, char **);
 static int ctl_enqueue(struct ctl *, int, char **, char **);
 static int ctl_status(struct ctl *, int, char **, char **);
+static int ctl_replay(struct ctl *, int, char **, char **);
 static int ctl_help(struct ctl *, int, char **, char **);
 
 static const struct ctl_command ctl_commands[] = {
@@ -60,6 +61,15 @@ static const struct ctl_command ctl_commands[] = {
 	{ "status", "[--json]", "show each sink's cursor, backlog and progress",
 	  "  -j, --json          one JSON object per sink and line\n",
 	  ctl_status },
+	{ "replay", "(--failed | --id ID | --name GLOB | --from-seq N)... [--sink S] [--dry-run]",
+	  "put events back in line for a sink (safe while outboxd runs)",
+	  "  -f, --failed        the events that failed (state 'failed')\n"
+	  "  -i, --id ID         this event, even if it was delivered\n"
+	  "  -n, --name GLOB     retrying or failed events whose name matches\n"
+	  "  -F, --from-seq N    rewind the cursor: deliver again every event from seq N\n"
+	  "  -s, --sink S        only this sink (default: every sink)\n"
+	  "  -D, --dry-run       print what would be replayed and change nothing\n",
+	  ctl_replay },
 	{ "help", "[COMMAND]", "show help for all commands or one", NULL, ctl_help },
 };
 #define CTL_NCOMMANDS (sizeof ctl_commands / sizeof ctl_commands[0])
@@ -538,6 +548,232 @@ ctl_status(struct ctl *ctl, int argc, char **argv, char **cause)
 		printf("%s: schema version %d\n", ctl->database, version);
 	if (rc == 0)
 		rc = ctl_status_query(outbox_db(ob), json, cause);
+	outbox_close(ob);
+	return rc;
+}
+
+/* ---- replay ----------------------------------------------------------------------------- */
+
+struct ctl_replay_args {
+	int failed;
+	const char *id;
+	const char *name;
+	int64_t from_seq;        /* 0: not given */
+	const char *sink;
+	int dry_run;
+};
+
+/* Does the event o pass the filter of sink s? The same test as the views'. */
+#define CTL_FILTER_MATCH \
+	"(s.filter IS NULL OR EXISTS (SELECT 1 FROM json_each(s.filter) f " \
+	"WHERE o.name GLOB f.value OR s.prefix || o.name GLOB f.value))"
+
+/* Retry rows chosen by --failed/--name/--id, and delivered events chosen by --id. */
+static const char ctl_replay_select[] =
+    "SELECT r.sink, o.seq, o.id, o.name, r.state FROM outbox_retry r "
+    "JOIN outbox o ON o.seq = r.seq "
+    "WHERE (?1 IS NULL OR r.sink = ?1) AND (?2 = 0 OR r.state = 'failed') "
+    "AND (?3 IS NULL OR o.id = ?3) AND (?4 IS NULL OR o.name GLOB ?4) "
+    "AND (?2 OR ?3 IS NOT NULL OR ?4 IS NOT NULL) "
+    "UNION ALL "
+    "SELECT s.name, o.seq, o.id, o.name, 'delivered' FROM outbox_sink s "
+    "JOIN outbox o ON o.id = ?3 "
+    "WHERE (?1 IS NULL OR s.name = ?1) AND o.seq <= s.cursor AND " CTL_FILTER_MATCH " "
+    "AND NOT EXISTS (SELECT 1 FROM outbox_retry r WHERE r.sink = s.name AND r.seq = o.seq) "
+    "ORDER BY 2, 1";
+
+static const char ctl_replay_retry[] =
+    "INSERT INTO outbox_retry(sink, seq, state, attempts, next_attempt_at, last_error, "
+    "updated_at) VALUES (?1, ?2, 'retry', 0, 0, NULL, "
+    "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)) "
+    "ON CONFLICT(sink, seq) DO UPDATE SET state = 'retry', attempts = 0, "
+    "next_attempt_at = 0, last_error = NULL, updated_at = excluded.updated_at";
+
+static const char ctl_replay_rewind[] =
+    "UPDATE outbox_sink SET cursor = ?2 WHERE (?1 IS NULL OR name = ?1) AND cursor > ?2";
+
+static int
+ctl_replay_parse(int argc, char **argv, struct ctl_replay_args *a, char **cause)
+{
+	static const struct option longopts[] = {
+		{ "failed", no_argument, NULL, 'f' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "from-seq", required_argument, NULL, 'F' },
+		{ "sink", required_argument, NULL, 's' },
+		{ "dry-run", no_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	char *why = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, ":fi:n:F:s:Dh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': a->failed = 1; break;
+		case 'i': a->id = optarg; break;
+		case 'n': a->name = optarg; break;
+		case 's': a->sink = optarg; break;
+		case 'D': a->dry_run = 1; break;
+		case 'F':
+			if (util_parse_int(optarg, 1, INT64_MAX, &a->from_seq, &why) != 0) {
+				*cause = xasprintf("--from-seq: %s", why);
+				free(why);
+				return CTL_USAGE;
+			}
+			break;
+		case 'h':
+			ctl_usage_command(stdout, ctl_current);
+			return 1;
+		default:
+			return ctl_bad_option(c, argc, argv, cause);
+		}
+	}
+	if (optind < argc) {
+		*cause = xasprintf("unexpected argument '%s'", argv[optind]);
+		return CTL_USAGE;
+	}
+	if (!a->failed && a->id == NULL && a->name == NULL && a->from_seq == 0) {
+		*cause = xasprintf("say what to replay: --failed, --id, --name or --from-seq");
+		return CTL_USAGE;
+	}
+	return 0;
+}
+
+static int
+ctl_sql_error(sqlite3 *db, char **cause)
+{
+	*cause = xasprintf("%s", sqlite3_errmsg(db));
+	return CTL_ERROR;
+}
+
+/* Replay the rows chosen by --failed/--id/--name; *n says how many. */
+static int
+ctl_replay_events(sqlite3 *db, const struct ctl_replay_args *a, int64_t *n, char **cause)
+{
+	sqlite3_stmt *sel = NULL, *upd = NULL;
+	int rc;
+
+	*n = 0;
+	if (sqlite3_prepare_v2(db, ctl_replay_select, -1, &sel, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, ctl_replay_retry, -1, &upd, NULL) != SQLITE_OK) {
+		rc = ctl_sql_error(db, cause);
+		goto out;
+	}
+	sqlite3_bind_text(sel, 1, a->sink, -1, SQLITE_STATIC);
+	sqlite3_bind_int(sel, 2, a->failed);
+	sqlite3_bind_text(sel, 3, a->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(sel, 4, a->name, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		(*n)++;
+		if (a->dry_run) {
+			printf("%s\t%lld\t%s\t%s\t%s\n", sqlite3_column_text(sel, 0),
+			    (long long)sqlite3_column_int64(sel, 1), sqlite3_column_text(sel, 2),
+			    sqlite3_column_text(sel, 3), sqlite3_column_text(sel, 4));
+			continue;
+		}
+		sqlite3_bind_value(upd, 1, sqlite3_column_value(sel, 0));
+		sqlite3_bind_int64(upd, 2, sqlite3_column_int64(sel, 1));
+		if (sqlite3_step(upd) != SQLITE_DONE) {
+			rc = ctl_sql_error(db, cause);
+			goto out;
+		}
+		sqlite3_reset(upd);
+	}
+	rc = rc == SQLITE_DONE ? 0 : ctl_sql_error(db, cause);
+out:
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	return rc;
+}
+
+static int
+ctl_replay_cursor(sqlite3 *db, const struct ctl_replay_args *a, int64_t *n, char **cause)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	*n = 0;
+	if (a->from_seq == 0)
+		return 0;
+	if (a->dry_run) {
+		/* Events each sink would deliver again. */
+		rc = sqlite3_prepare_v2(db, "SELECT count(*) FROM outbox_sink s JOIN outbox o "
+		    "ON o.seq >= ?2 AND o.seq <= s.cursor WHERE (?1 IS NULL OR s.name = ?1) AND "
+		    CTL_FILTER_MATCH, -1, &st, NULL);
+	} else {
+		rc = sqlite3_prepare_v2(db, ctl_replay_rewind, -1, &st, NULL);
+	}
+	if (rc != SQLITE_OK)
+		return ctl_sql_error(db, cause);
+	sqlite3_bind_text(st, 1, a->sink, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, a->dry_run ? a->from_seq : a->from_seq - 1);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*n = sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_DONE)
+		*n = sqlite3_changes(db);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : ctl_sql_error(db, cause);
+}
+
+static int
+ctl_replay_sink_exists(sqlite3 *db, const char *sink, char **cause)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (sink == NULL)
+		return 0;
+	if (sqlite3_prepare_v2(db, "SELECT 1 FROM outbox_sink WHERE name = ?1", -1, &st,
+	    NULL) != SQLITE_OK)
+		return ctl_sql_error(db, cause);
+	sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	*cause = xasprintf("no sink named '%s'", sink);
+	return CTL_ERROR;
+}
+
+static int
+ctl_replay(struct ctl *ctl, int argc, char **argv, char **cause)
+{
+	struct ctl_replay_args a = { 0 };
+	int64_t events = 0, sinks = 0;
+	sqlite3 *db;
+	outbox *ob;
+	int rc;
+
+	if ((rc = ctl_replay_parse(argc, argv, &a, cause)) != 0)
+		return rc == 1 ? 0 : rc;
+	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
+		return rc;
+	db = outbox_db(ob);
+	/* One transaction: the relay sees all of the replay or none of it. */
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		rc = ctl_sql_error(db, cause);
+		goto out;
+	}
+	if ((rc = ctl_replay_sink_exists(db, a.sink, cause)) == 0 &&
+	    (rc = ctl_replay_events(db, &a, &events, cause)) == 0)
+		rc = ctl_replay_cursor(db, &a, &sinks, cause);
+	if (rc != 0 || a.dry_run)
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	else if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = ctl_sql_error(db, cause);
+	if (rc == 0) {
+		char *more = a.from_seq == 0 ? xstrdup("") : a.dry_run ?
+		    xasprintf(" and deliver %lld again from seq %lld", (long long)sinks,
+		    (long long)a.from_seq) :
+		    xasprintf("; rewound %lld sink%s to seq %lld", (long long)sinks,
+		    sinks == 1 ? "" : "s", (long long)a.from_seq);
+		printf("%s %lld event%s%s\n", a.dry_run ? "would replay" : "replayed",
+		    (long long)events, events == 1 ? "" : "s", more);
+		free(more);
+	}
+out:
 	outbox_close(ob);
 	return rc;
 }
