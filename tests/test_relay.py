@@ -12,6 +12,7 @@ import re
 import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 import time
 import unittest
@@ -460,6 +461,20 @@ class TestRunning(RelayCase):
             self.assertLess(x, 500)
         self.assertEqual(r.stop(), 0)
         self.assertEqual(len(r.output().splitlines()), 5)
+
+    def test_replay_while_running(self):
+        # outboxctl replay changes the database under a running relay, which picks it up.
+        r = self.start(FAST)
+        self.db.insert_many([("r.%d" % i, {"i": i}) for i in range(1, 4)])
+        wait_for(lambda: len(r.output().splitlines()) == 3, 10, what="3 events")
+        p = subprocess.run([harness.OUTBOXCTL, "-d", self.db.path, "replay", "--from-seq",
+                            "2"], capture_output=True, text=True)
+        self.assertEqual((p.returncode, p.stdout), (0, "replayed 0 events; rewound 1 sink "
+                                                       "to seq 2\n"), p.stderr)
+        wait_for(lambda: len(r.output().splitlines()) == 5, 10, what="2 events again")
+        names = [json.loads(l)["name"] for l in r.output().splitlines()]
+        self.assertEqual(names, ["r.1", "r.2", "r.3", "r.2", "r.3"])
+        self.assertEqual(r.stop(), 0)
 
     def test_retention(self):
         self.db.insert_many([("r.%d" % i, {"i": i}) for i in range(1, 6)])
