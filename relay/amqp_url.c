@@ -53,6 +53,7 @@ amqp_url_userinfo(const char *s, size_t len, struct amqp_url *au, char **cause)
 		au->password = util_percent_decode(colon + 1, len - ulen - 1);
 		if (au->password == NULL)
 			return amqp_url_fail(cause, "bad percent-escape in the password");
+		au->password_set = 1;
 	}
 	return 0;
 }

@@ -20,7 +20,8 @@ struct amqp_url {
 	char *host;
 	int port;
 	char *user;
-	char *password;
+	char *password;            /* "guest" unless the URL gives one */
+	int password_set;          /* the URL gave one */
 	char *vhost;
 	int heartbeat;             /* seconds, 0: none */
 	int connection_timeout_ms;

@@ -16,9 +16,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "conf.h"
 #include "log.h"
+#include "redis_url.h"
 #include "util.h"
 
 #define CONF_SINK_NAME_MAX 64
@@ -55,17 +57,20 @@ conf_parse_json(const char *text, const char *path, char **cause)
 	return NULL;
 }
 
+/* The text of path; *mode is its permission bits. */
 static char *
-conf_read_file(const char *path, char **cause)
+conf_read_file(const char *path, mode_t *mode, char **cause)
 {
 	FILE *f = fopen(path, "r");
 	char *buf = NULL;
 	size_t len = 0, cap = 0, n;
+	struct stat sb;
 
 	if (f == NULL) {
 		*cause = xasprintf("%s: cannot open: %s", path, strerror(errno));
 		return NULL;
 	}
+	*mode = fstat(fileno(f), &sb) == 0 ? sb.st_mode & 07777 : 0;
 	do {
 		if (cap - len < 4096) {
 			cap = cap ? cap * 2 : 8192;
@@ -419,6 +424,50 @@ conf_privilege(const cJSON *root, const char *key, int *allowed, char **cause)
 	return conf_get_bool(root, "", key, allowed, cause);
 }
 
+/*
+ * OUTBOXD_REDIS_PASSWORD / OUTBOXD_AMQP_PASSWORD: the password of the sink that
+ * system.queue-adapter (or --redis / --amqp) configures, so it need not be written in a
+ * URL on the command line, where ps shows it, nor in the file. It is the sink's
+ * "password" option: a password in the URL itself still wins.
+ */
+static void
+conf_env_password(cJSON *opts, const char *adapter)
+{
+	const char *var = strcmp(adapter, "redis") == 0 ? "OUTBOXD_REDIS_PASSWORD" :
+	    strcmp(adapter, "rabbitmq") == 0 ? "OUTBOXD_AMQP_PASSWORD" : NULL;
+	const char *pw = var != NULL ? getenv(var) : NULL;
+
+	if (pw == NULL || *pw == '\0')
+		return;
+	cJSON_DeleteItemFromObjectCaseSensitive(opts, "password");
+	cJSON_AddStringToObject(opts, "password", pw);
+}
+
+/* A password anywhere in v: a non-empty "*password*" key, or a URL holding one. */
+static int
+conf_has_password(const cJSON *v)
+{
+	const cJSON *item;
+	char *red;
+	int found;
+
+	if (cJSON_IsString(v)) {
+		if (v->string != NULL && strstr(v->string, "password") != NULL)
+			return v->valuestring[0] != '\0';
+		if (strstr(v->valuestring, "://") == NULL)
+			return 0;
+		red = redis_url_redact(v->valuestring);
+		found = strcmp(red, v->valuestring) != 0;
+		free(red);
+		return found;
+	}
+	cJSON_ArrayForEach(item, v) {
+		if (conf_has_password(item))
+			return 1;
+	}
+	return 0;
+}
+
 static int
 conf_sinks(struct conf *cf, const cJSON *root, const char *filter, const char *prefix,
     char **cause)
@@ -445,6 +494,7 @@ conf_sinks(struct conf *cf, const cJSON *root, const char *filter, const char *p
 		if (rc == 0) {
 			opts = strcmp(adapter, "stdout") == 0 ? cJSON_CreateObject() :
 			    conf_adapter_options(root, adapter);
+			conf_env_password(opts, adapter);
 			rc = conf_add_sink(cf, adapter, adapter, adapter, opts, filter,
 			    prefix, cause);
 			cJSON_Delete(opts);
@@ -538,16 +588,22 @@ conf_load(struct conf *cf, const char *path, const cJSON *overrides, char **caus
 	cJSON *root = NULL;
 	const cJSON *v;
 	char *text, *why = NULL;
+	mode_t mode = 0;
 	int rc;
 
 	conf_defaults(cf);
 	if (path != NULL) {
-		if ((text = conf_read_file(path, cause)) == NULL)
+		if ((text = conf_read_file(path, &mode, cause)) == NULL)
 			return -1;
 		root = conf_parse_json(text, path, cause);
 		free(text);
 		if (root == NULL)
 			return -1;
+		/* Group-readable is the usual way to let a service's group read its config;
+		 * readable by everyone is a leak. */
+		if ((mode & S_IROTH) != 0 && conf_has_password(root))
+			log_warn("%s holds a password and other users can read it (mode %04o): "
+			    "chmod o-r %s", path, (unsigned)mode, path);
 	} else {
 		root = cJSON_CreateObject();
 	}

@@ -22,6 +22,7 @@
 #include "conf.h"
 #include "log.h"
 #include "outbox.h"
+#include "redis_url.h"
 #include "relay.h"
 #include "store.h"
 #include "util.h"
@@ -40,6 +41,7 @@ struct main_args {
 	int once;
 	int standby;
 	int verbosity;  /* -v raises, -q lowers */
+	const char *argv_password; /* "--redis" or "--amqp" when its URL held a password */
 	cJSON *overrides;
 };
 
@@ -72,6 +74,8 @@ main_usage(FILE *out)
 	    "  -h, --help          this help\n"
 	    "      --version       versions of outboxd and its libraries\n"
 	    "\n"
+	    "Passwords: OUTBOXD_REDIS_PASSWORD and OUTBOXD_AMQP_PASSWORD keep them out of\n"
+	    "URLs on the command line.\n"
 	    "Flags override the configuration file. Exit status: 0 done, 1 runtime error,\n"
 	    "2 usage, 3 another relay is active, 65 not an outbox database, 66 no such\n"
 	    "database, 75 --once could not reach a sink, 78 configuration error.\n"
@@ -90,6 +94,28 @@ main_override(struct main_args *a, const char *key, const char *value)
 {
 	cJSON_DeleteItemFromObjectCaseSensitive(a->overrides, key);
 	cJSON_AddStringToObject(a->overrides, key, value);
+}
+
+/*
+ * Hide the password of a URL given on the command line from ps: its bytes are overwritten
+ * in place (the kernel shows argv from our own memory), once the URL has been copied into
+ * the overrides. The URL is shown redacted ("redis://:***@host"), cut short or padded with
+ * NUL bytes to its original length. Returns 1 if there was a password.
+ */
+static int
+main_scrub_url(char *arg)
+{
+	char *red = redis_url_redact(arg);
+	size_t len = strlen(arg), rlen = strlen(red);
+	int changed = strcmp(red, arg) != 0;
+
+	if (changed) {
+		memcpy(arg, red, rlen < len ? rlen : len);
+		if (rlen < len)
+			memset(arg + rlen, '\0', len - rlen);
+	}
+	free(red);
+	return changed;
 }
 
 /* Parse the command line; returns -1 (after a message) on a usage error, 1 if done. */
@@ -125,10 +151,14 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 		case OPT_REDIS:
 			main_override(a, "system.queue-adapter", "redis");
 			main_override(a, "redis.url", optarg);
+			if (main_scrub_url(optarg))
+				a->argv_password = "--redis";
 			break;
 		case OPT_AMQP:
 			main_override(a, "system.queue-adapter", "rabbitmq");
 			main_override(a, "rabbitmq.connectionString", optarg);
+			if (main_scrub_url(optarg))
+				a->argv_password = "--amqp";
 			break;
 		case OPT_CHANNEL: main_override(a, "redis.channel-name", optarg); break;
 		case OPT_QUEUE: main_override(a, "rabbitmq.channel-name", optarg); break;
@@ -292,6 +322,13 @@ main(int argc, char **argv)
 	}
 	level = (cf.log_level >= 0 ? cf.log_level : LOG_INFO) + a.verbosity;
 	log_set_level(level < LOG_ERROR ? LOG_ERROR : level > LOG_DEBUG ? LOG_DEBUG : level);
+	if (a.argv_password != NULL) {
+		log_warn("the %s URL on the command line holds a password: it is hidden from ps "
+		    "now, but was visible while outboxd started and stays in shell histories; "
+		    "give it in %s or a configuration file only its owner can read",
+		    a.argv_password, strcmp(a.argv_password, "--redis") == 0 ?
+		    "OUTBOXD_REDIS_PASSWORD" : "OUTBOXD_AMQP_PASSWORD");
+	}
 	if (main_signals() != 0) {
 		log_error("cannot set up signals: %s", strerror(errno));
 		conf_free(&cf);

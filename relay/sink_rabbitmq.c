@@ -68,7 +68,7 @@ static const char *const sink_rabbitmq_keys[] = {
 	"connectionString", "url", "channel-name", "queue", "exchange", "exchange-type",
 	"exchange-declare", "routing-key", "declare-queue", "confirm-window",
 	"connect-timeout-ms", "timeout-ms", "tls-ca-file", "tls-cert-file", "tls-key-file",
-	"tls-verify-peer", "tls-verify-hostname", "privilege.*", NULL
+	"tls-verify-peer", "tls-verify-hostname", "password", "privilege.*", NULL
 };
 
 /* The one of two alias keys that is set (an error if both are, differently). */
@@ -147,6 +147,31 @@ sink_rabbitmq_urls(struct sink_rabbitmq *r, const cJSON *opts, const char *where
 	return 0;
 }
 
+/* "password" (OUTBOXD_AMQP_PASSWORD, or a file only its owner reads) for every URL that
+ * gives none of its own. Never quoted: it is a secret. */
+static int
+sink_rabbitmq_password(struct sink_rabbitmq *r, const cJSON *opts, const char *where,
+    char **cause)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(opts, "password");
+	size_t i;
+
+	if (v == NULL)
+		return 0;
+	if (!cJSON_IsString(v)) {
+		*cause = xasprintf("%s.password: expected a string", where);
+		return -1;
+	}
+	for (i = 0; i < r->nurls; i++) {
+		if (r->urls[i].password_set)
+			continue;
+		free(r->urls[i].password);
+		r->urls[i].password = xstrdup(v->valuestring);
+		r->urls[i].password_set = 1;
+	}
+	return 0;
+}
+
 static int
 sink_rabbitmq_options(struct sink_rabbitmq *r, const cJSON *opts, const char *where,
     char **cause)
@@ -161,6 +186,7 @@ sink_rabbitmq_options(struct sink_rabbitmq *r, const cJSON *opts, const char *wh
 	r->declare_queue = 1;
 	r->tls_verify_peer = r->tls_verify_hostname = 1;
 	if (sink_rabbitmq_urls(r, opts, where, cause) != 0 ||
+	    sink_rabbitmq_password(r, opts, where, cause) != 0 ||
 	    sink_rabbitmq_alias(opts, where, "queue", "channel-name", &r->queue, cause) != 0 ||
 	    conf_get_string(opts, where, "exchange", &r->exchange, cause) != 0 ||
 	    conf_get_string(opts, where, "exchange-type", &r->exchange_type, cause) != 0 ||
@@ -336,7 +362,11 @@ sink_rabbitmq_connect_one(struct sink_rabbitmq *r, const struct amqp_url *au, ch
 	amqp_set_handshake_timeout(r->conn, &tv);
 	amqp_set_rpc_timeout(r->conn, &tv);
 	if ((status = amqp_socket_open_noblock(sock, au->host, au->port, &tv)) != AMQP_STATUS_OK) {
-		*cause = xasprintf("cannot connect: %s", amqp_error_string2(status));
+		*cause = xasprintf("cannot connect: %s%s", amqp_error_string2(status),
+		    status == AMQP_STATUS_SSL_PEER_VERIFY_FAILED ? " (TLS: the server's certificate "
+		    "is not signed by a trusted CA: check tls-ca-file)" :
+		    status == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED ? " (TLS: the server's "
+		    "certificate does not name the host of the URL)" : "");
 		return -1;
 	}
 	*cause = sink_rabbitmq_reply_error(amqp_login(r->conn, au->vhost, au->channel_max,

@@ -109,6 +109,15 @@ sink_redis_endpoint(struct sink_redis *sr, const cJSON *opts, const char *where,
 			return -1;
 		}
 		free(url);
+		/* A password kept out of the URL (OUTBOXD_REDIS_PASSWORD, or a file only its
+		 * owner reads) goes with it; one in the URL wins. */
+		if (ru->password == NULL &&
+		    sink_redis_secret(opts, where, "password", &ru->password, cause) != 0)
+			return -1;
+		if (ru->password != NULL && *ru->password == '\0') {
+			free(ru->password);
+			ru->password = NULL;
+		}
 		return 0;
 	}
 	ru->host = xstrdup(REDIS_URL_DEFAULT_HOST);

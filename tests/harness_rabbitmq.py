@@ -25,9 +25,10 @@ def rabbit_port():
 
 
 class RabbitNode:
-    """A RabbitMQ node of our own, in dir."""
+    """A RabbitMQ node of our own, in dir; conf, if given, is the text of its
+    rabbitmq.conf (e.g. a TLS listener)."""
 
-    def __init__(self, dir):
+    def __init__(self, dir, conf=None):
         self.dir = dir
         self.port = rabbit_port()
         self.name = "outbox-test-%d-%d@localhost" % (os.getpid(), self.port)
@@ -44,6 +45,10 @@ class RabbitNode:
                         RABBITMQ_LOG_BASE=os.path.join(dir, "log"),
                         RABBITMQ_ENABLED_PLUGINS_FILE=os.path.join(dir, "enabled_plugins"),
                         RABBITMQ_PID_FILE=os.path.join(dir, "rabbit.pid"))
+        if conf is not None:
+            self.env["RABBITMQ_CONFIG_FILE"] = os.path.join(dir, "rabbitmq.conf")
+            with open(self.env["RABBITMQ_CONFIG_FILE"], "w") as f:
+                f.write(conf)
 
     def ctl(self, *args, timeout=120, check=True):
         p = subprocess.run([os.path.join(RABBIT_BIN, "rabbitmqctl"), "-n", self.name] +
