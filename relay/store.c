@@ -97,11 +97,26 @@ store_exit_status(int rc)
 	return 1;
 }
 
+/* Prepare every statement on st->ob's connection. */
+static int
+store_prepare(struct store *st, char **cause)
+{
+	int i;
+
+	st->db = outbox_db(st->ob);
+	for (i = 0; i < STORE_NSTMT; i++) {
+		if (sqlite3_prepare_v3(st->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		    &st->stmt[i], NULL) != SQLITE_OK)
+			return store_error(st, cause, "cannot prepare a statement");
+	}
+	return 0;
+}
+
 int
 store_open(struct store **out, const char *path, int *exit_status, char **cause)
 {
 	struct store *st = xcalloc(1, sizeof *st);
-	int rc, i;
+	int rc;
 
 	*out = NULL;
 	rc = outbox_open(path, 0, &st->ob);
@@ -118,15 +133,25 @@ store_open(struct store **out, const char *path, int *exit_status, char **cause)
 		free(st);
 		return -1;
 	}
-	st->db = outbox_db(st->ob);
-	for (i = 0; i < STORE_NSTMT; i++) {
-		if (sqlite3_prepare_v3(st->db, store_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-		    &st->stmt[i], NULL) != SQLITE_OK) {
-			store_error(st, cause, "cannot prepare a statement");
-			*exit_status = 1;
-			store_close(st);
-			return -1;
-		}
+	if (store_prepare(st, cause) != 0) {
+		*exit_status = 1;
+		store_close(st);
+		return -1;
+	}
+	*out = st;
+	return 0;
+}
+
+int
+store_adopt(struct store **out, outbox *ob, char **cause)
+{
+	struct store *st = xcalloc(1, sizeof *st);
+
+	st->ob = ob;
+	if (store_prepare(st, cause) != 0) {
+		store_close(st);
+		*out = NULL;
+		return -1;
 	}
 	*out = st;
 	return 0;

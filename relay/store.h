@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "outbox.h"
+
 struct store;
 
 /* Exit statuses for a database that cannot be used (see outboxd(8)). */
@@ -47,6 +49,9 @@ struct store_outcome {
  * process exit status that fits (65 not an outbox, 66 missing, 1 otherwise).
  */
 int store_open(struct store **out, const char *path, int *exit_status, char **cause);
+/* A store over a handle opened elsewhere (outboxctl's, which never migrates); the store
+ * owns ob from then on, even on failure. */
+int store_adopt(struct store **out, outbox *ob, char **cause);
 void store_close(struct store *st);
 
 /* Create or update a sink's row; return its cursor. */

@@ -1,0 +1,178 @@
+/*
+ * ctl_enqueue.c: outboxctl init (create or migrate the schema) and enqueue (one event
+ * through liboutbox, with the library's own validation and messages).
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "ctl.h"
+#include "util.h"
+
+/* For commands that take no options but --help and no arguments. */
+static int
+ctl_no_arguments(int argc, char **argv, char **cause)
+{
+	static const struct option longopts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c;
+
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (c != 'h')
+			return ctl_bad_option(c, argc, argv, cause);
+		ctl_usage_command(stdout, ctl_current);
+		return CTL_HELP;
+	}
+	return ctl_check_operands(argc, argv, 0, cause);
+}
+
+int
+ctl_init(struct ctl *ctl, int argc, char **argv, char **cause)
+{
+	outbox *ob;
+	int rc, version;
+
+	if ((rc = ctl_no_arguments(argc, argv, cause)) != 0)
+		return rc;
+	if ((rc = ctl_open(ctl, OUTBOX_OPEN_CREATE, &ob, cause)) != 0)
+		return rc;
+	rc = ctl_user_version(outbox_db(ob), &version, cause);
+	if (rc == 0)
+		printf("initialised %s (schema version %d)\n", ctl->database, version);
+	outbox_close(ob);
+	return rc;
+}
+
+/* ---- enqueue ---------------------------------------------------------------------------- */
+
+/* Add "K=V" to the headers object; a usage error if it is not K=V or K repeats. */
+static int
+ctl_add_header(cJSON *headers, const char *arg, char **cause)
+{
+	const char *eq = strchr(arg, '=');
+	char *key;
+	int rc = 0;
+
+	if (eq == NULL || eq == arg) {
+		*cause = xasprintf("--header '%s' is not KEY=VALUE", arg);
+		return CTL_USAGE;
+	}
+	key = xasprintf("%.*s", (int)(eq - arg), arg);
+	if (cJSON_GetObjectItemCaseSensitive(headers, key) != NULL) {
+		*cause = xasprintf("--header '%s' given twice", key);
+		rc = CTL_USAGE;
+	} else if (cJSON_AddStringToObject(headers, key, eq + 1) == NULL) {
+		*cause = xasprintf("out of memory");
+		rc = CTL_ERROR;
+	}
+	free(key);
+	return rc;
+}
+
+struct ctl_enqueue_args {
+	struct outbox_event ev;
+	cJSON *headers;
+	int uuid7;
+};
+
+static int
+ctl_enqueue_parse(int argc, char **argv, struct ctl_enqueue_args *a, char **cause)
+{
+	static const struct option longopts[] = {
+		{ "key", required_argument, NULL, 'k' },
+		{ "header", required_argument, NULL, 'H' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "uuid7", no_argument, NULL, '7' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, ":k:H:i:7h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			a->ev.key = optarg;
+			break;
+		case 'H':
+			if ((rc = ctl_add_header(a->headers, optarg, cause)) != 0)
+				return rc;
+			break;
+		case 'i':
+			a->ev.id = optarg;
+			break;
+		case '7':
+			a->uuid7 = 1;
+			break;
+		case 'h':
+			ctl_usage_command(stdout, ctl_current);
+			return CTL_HELP;
+		default:
+			return ctl_bad_option(c, argc, argv, cause);
+		}
+	}
+	if (argc - optind < 2) {
+		*cause = xasprintf("enqueue needs an event NAME and a JSON payload");
+		return CTL_USAGE;
+	}
+	if ((rc = ctl_check_operands(argc, argv, 2, cause)) != 0)
+		return rc;
+	if (a->uuid7 && a->ev.id != NULL) {
+		*cause = xasprintf("--id and --uuid7 cannot be used together");
+		return CTL_USAGE;
+	}
+	a->ev.name = argv[optind];
+	a->ev.payload = argv[optind + 1];
+	return 0;
+}
+
+static int
+ctl_enqueue_run(struct ctl *ctl, struct ctl_enqueue_args *a, char **cause)
+{
+	char *headers = NULL;
+	const char *id;
+	outbox *ob;
+	int rc;
+
+	if (a->headers->child != NULL &&
+	    (headers = cJSON_PrintUnformatted(a->headers)) == NULL) {
+		*cause = xasprintf("out of memory");
+		return CTL_ERROR;
+	}
+	a->ev.headers = headers;
+	if ((rc = ctl_open(ctl, 0, &ob, cause)) == 0) {
+		if (a->uuid7)
+			outbox_set_id_format(ob, OUTBOX_ID_UUID7);
+		if (outbox_enqueue_event(ob, &a->ev, &id) == OUTBOX_OK)
+			printf("%s\n", id);
+		else {
+			*cause = xasprintf("%s", outbox_errmsg(ob));
+			rc = CTL_ERROR;
+		}
+		outbox_close(ob);
+	}
+	cJSON_free(headers);
+	return rc;
+}
+
+int
+ctl_enqueue(struct ctl *ctl, int argc, char **argv, char **cause)
+{
+	struct ctl_enqueue_args a = { .uuid7 = 0 };
+	int rc;
+
+	if ((a.headers = cJSON_CreateObject()) == NULL) {
+		*cause = xasprintf("out of memory");
+		return CTL_ERROR;
+	}
+	rc = ctl_enqueue_parse(argc, argv, &a, cause);
+	if (rc == 0)
+		rc = ctl_enqueue_run(ctl, &a, cause);
+	cJSON_Delete(a.headers);
+	return rc;
+}

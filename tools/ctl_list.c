@@ -1,0 +1,469 @@
+/*
+ * ctl_list.c: outboxctl's read-only views of events: ls (events and their state on each
+ * sink), show (one event whole) and tail (envelopes of the newest events, -f to follow
+ * commits as the relay would see them).
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "envelope.h"
+#include "util.h"
+#include "wake.h"
+
+#define CTL_ISO8601(ms) "strftime('%Y-%m-%dT%H:%M:%fZ', " ms " / 1000.0, 'unixepoch')"
+
+/* An event o's state on sink s, given its retry row r (if any). */
+#define CTL_STATE \
+	"CASE WHEN r.state IS NOT NULL THEN r.state WHEN o.seq > s.cursor THEN 'pending' " \
+	"ELSE 'delivered' END"
+
+/* ---- ls --------------------------------------------------------------------------------- */
+
+/*
+ * One row per (event, sink that wants it), plus one row with no sink for an event that no
+ * sink wants (yet). The newest ?6 rows, shown oldest first.
+ */
+static const char ctl_ls_sql[] =
+    "SELECT * FROM (SELECT * FROM ("
+    "  SELECT o.seq, o.id, o.name, s.name AS sink, "
+    "    CASE WHEN s.name IS NOT NULL THEN " CTL_STATE " END AS state, "
+    "    CASE WHEN s.name IS NOT NULL THEN coalesce(r.attempts, 0) END AS attempts, "
+    "    CASE r.state WHEN 'retry' THEN " CTL_ISO8601("r.next_attempt_at") " END "
+    "      AS next_attempt, "
+    "    r.last_error, " CTL_ISO8601("o.created_at") " AS created "
+    "  FROM outbox o LEFT JOIN outbox_sink s ON " CTL_FILTER_MATCH " "
+    "  LEFT JOIN outbox_retry r ON r.sink = s.name AND r.seq = o.seq "
+    "  WHERE (?1 IS NULL OR s.name = ?1) AND (?3 IS NULL OR o.name GLOB ?3) "
+    "    AND o.created_at >= ?4 AND o.created_at < ?5) "
+    " WHERE ?2 IS NULL OR state = ?2 ORDER BY seq DESC, sink DESC LIMIT ?6) "
+    "ORDER BY seq, sink";
+
+static const char *const ctl_ls_heads[] = {
+	"SEQ", "ID", "NAME", "SINK", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR",
+	"CREATED"
+};
+#define CTL_LS_ERROR_COLUMN 7
+#define CTL_LS_ERROR_WIDTH  60
+
+struct ctl_ls_args {
+	const char *sink, *state, *name;
+	int64_t since, until, limit;
+	int json;
+};
+
+static int
+ctl_ls_option(int c, struct ctl_ls_args *a, char **cause)
+{
+	static const char *const states[] = { "pending", "retry", "failed", "delivered" };
+	size_t i;
+
+	switch (c) {
+	case 's': a->sink = optarg; return 0;
+	case 'n': a->name = optarg; return 0;
+	case 'j': a->json = 1; return 0;
+	case 'A': return ctl_parse_time("--since", optarg, &a->since, cause);
+	case 'U': return ctl_parse_time("--until", optarg, &a->until, cause);
+	case 'l': return ctl_parse_count("--limit", optarg, 0, INT64_MAX, &a->limit, cause);
+	case 'S':
+		for (i = 0; i < sizeof states / sizeof states[0]; i++) {
+			if (strcmp(optarg, states[i]) == 0) {
+				a->state = states[i];
+				return 0;
+			}
+		}
+		*cause = xasprintf("--state: expected pending, retry, failed or delivered, got "
+		    "\"%s\"", optarg);
+		return CTL_USAGE;
+	default:
+		return -1;
+	}
+}
+
+static int
+ctl_ls_parse(int argc, char **argv, struct ctl_ls_args *a, char **cause)
+{
+	static const struct option longopts[] = {
+		{ "sink", required_argument, NULL, 's' },
+		{ "state", required_argument, NULL, 'S' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "since", required_argument, NULL, 'A' },
+		{ "until", required_argument, NULL, 'U' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, ":s:S:n:l:jh", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			ctl_usage_command(stdout, ctl_current);
+			return CTL_HELP;
+		}
+		if ((rc = ctl_ls_option(c, a, cause)) == -1)
+			return ctl_bad_option(c, argc, argv, cause);
+		if (rc != 0)
+			return rc;
+	}
+	return ctl_check_operands(argc, argv, 0, cause);
+}
+
+/* Long errors are cut in the table (--json has them whole). */
+static void
+ctl_ls_shorten(char **cell)
+{
+	char *s = *cell;
+
+	if (s == NULL || strlen(s) <= CTL_LS_ERROR_WIDTH)
+		return;
+	*cell = xasprintf("%.*s...", CTL_LS_ERROR_WIDTH - 3, s);
+	free(s);
+}
+
+static int
+ctl_ls_query(sqlite3 *db, const struct ctl_ls_args *a, char **cause)
+{
+	struct ctl_table t;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (ctl_prepare(db, ctl_ls_sql, &st, cause) != 0)
+		return CTL_ERROR;
+	sqlite3_bind_text(st, 1, a->sink, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, a->state, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, a->name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, a->since);
+	sqlite3_bind_int64(st, 5, a->until);
+	sqlite3_bind_int64(st, 6, a->limit == 0 ? -1 : a->limit);
+	ctl_table_init(&t, 9, ctl_ls_heads, "rllllrlll");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (a->json) {
+			ctl_print_row_json(st);
+			continue;
+		}
+		ctl_table_add_row(&t, st);
+		ctl_ls_shorten(ctl_table_cell(&t, t.nrows - 1, CTL_LS_ERROR_COLUMN));
+	}
+	if (rc == SQLITE_DONE && !a->json && t.nrows > 0)
+		ctl_table_print(&t, stdout);
+	else if (rc == SQLITE_DONE && !a->json)
+		printf("no events\n");
+	ctl_table_free(&t);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : ctl_sql_error(db, cause);
+}
+
+int
+ctl_ls(struct ctl *ctl, int argc, char **argv, char **cause)
+{
+	struct ctl_ls_args a = { .since = INT64_MIN, .until = INT64_MAX, .limit = 100 };
+	outbox *ob;
+	int rc;
+
+	if ((rc = ctl_ls_parse(argc, argv, &a, cause)) != 0)
+		return rc;
+	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
+		return rc;
+	if ((rc = ctl_sink_exists(outbox_db(ob), a.sink, cause)) == 0)
+		rc = ctl_ls_query(outbox_db(ob), &a, cause);
+	outbox_close(ob);
+	return rc;
+}
+
+/* ---- show ------------------------------------------------------------------------------- */
+
+/* By id first; a number that is no id is a seq. */
+static const char ctl_show_event_sql[] =
+    "SELECT seq, id, name, key, " CTL_ISO8601("created_at") " AS created, "
+    "json(headers) AS headers, json(payload) AS payload FROM outbox "
+    "WHERE id = ?1 OR seq = ?2 ORDER BY id = ?1 DESC LIMIT 1";
+
+static const char ctl_show_sinks_sql[] =
+    "SELECT s.name AS sink, CASE WHEN " CTL_FILTER_MATCH " THEN " CTL_STATE " "
+    "  ELSE 'filtered out' END AS state, coalesce(r.attempts, 0) AS attempts, "
+    "  CASE r.state WHEN 'retry' THEN " CTL_ISO8601("r.next_attempt_at") " END "
+    "    AS next_attempt, r.last_error, " CTL_ISO8601("r.updated_at") " AS updated "
+    "FROM outbox_sink s JOIN outbox o ON o.seq = ?1 "
+    "LEFT JOIN outbox_retry r ON r.sink = s.name AND r.seq = o.seq ORDER BY s.name";
+
+static const char *const ctl_show_heads[] = {
+	"SINK", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR", "UPDATED"
+};
+
+/* cJSON_Print indents with tabs and puts one after each colon: print two spaces a
+ * level, one space after a colon, and every line indented under its label. */
+static void
+ctl_show_pretty(const char *label, const char *json)
+{
+	cJSON *v = cJSON_Parse(json);
+	char *text = v != NULL ? cJSON_Print(v) : NULL;
+	const char *p;
+
+	printf("%s\n  ", label);
+	for (p = text != NULL ? text : json; *p != '\0'; p++) {
+		if (*p == '\t')
+			fputs(p > text && p[-1] == ':' ? " " : "  ", stdout);
+		else if (*p == '\n')
+			fputs("\n  ", stdout);
+		else
+			putchar(*p);
+	}
+	putchar('\n');
+	cJSON_free(text);
+	cJSON_Delete(v);
+}
+
+static void
+ctl_show_text(sqlite3_stmt *ev, struct ctl_table *sinks)
+{
+	static const char *const labels[] = { "seq:", "id:", "name:", "key:", "created:" };
+	int i;
+
+	for (i = 0; i < 5; i++) {
+		const char *v = (const char *)sqlite3_column_text(ev, i);
+
+		printf("%-9s%s\n", labels[i], v != NULL ? v : "-");
+	}
+	if (sqlite3_column_type(ev, 5) != SQLITE_NULL)
+		ctl_show_pretty("headers:", (const char *)sqlite3_column_text(ev, 5));
+	ctl_show_pretty("payload:", (const char *)sqlite3_column_text(ev, 6));
+	if (sinks->nrows == 0) {
+		printf("sinks:   none yet (outboxd registers its sinks when it starts)\n");
+		return;
+	}
+	printf("sinks:\n");
+	ctl_table_print(sinks, stdout);
+}
+
+/* The event as one JSON object: headers and payload as JSON values, sinks as an array. */
+static void
+ctl_show_json(sqlite3_stmt *ev, sqlite3_stmt *sinks)
+{
+	cJSON *o = ctl_row_object(ev), *arr = cJSON_AddArrayToObject(o, "sinks");
+	char *line;
+	int i;
+
+	for (i = 5; i <= 6; i++) {
+		const char *text = (const char *)sqlite3_column_text(ev, i);
+
+		if (text != NULL)
+			cJSON_ReplaceItemInObjectCaseSensitive(o, sqlite3_column_name(ev, i),
+			    cJSON_Parse(text));
+	}
+	while (sqlite3_step(sinks) == SQLITE_ROW)
+		cJSON_AddItemToArray(arr, ctl_row_object(sinks));
+	line = ctl_json_line(o);
+	printf("%s\n", line);
+	cJSON_free(line);
+}
+
+static int
+ctl_show_event(sqlite3 *db, const char *which, int json, char **cause)
+{
+	sqlite3_stmt *ev = NULL, *sinks = NULL;
+	struct ctl_table t;
+	int64_t seq;
+	char *why = NULL;
+	int rc;
+
+	if (ctl_prepare(db, ctl_show_event_sql, &ev, cause) != 0 ||
+	    ctl_prepare(db, ctl_show_sinks_sql, &sinks, cause) != 0) {
+		sqlite3_finalize(ev);
+		return CTL_ERROR;
+	}
+	sqlite3_bind_text(ev, 1, which, -1, SQLITE_STATIC);
+	if (util_parse_int(which, 1, INT64_MAX, &seq, &why) == 0)
+		sqlite3_bind_int64(ev, 2, seq);
+	free(why);
+	ctl_table_init(&t, 6, ctl_show_heads, "llrlll");
+	if ((rc = sqlite3_step(ev)) == SQLITE_ROW) {
+		sqlite3_bind_int64(sinks, 1, sqlite3_column_int64(ev, 0));
+		if (json) {
+			ctl_show_json(ev, sinks);
+		} else {
+			while (sqlite3_step(sinks) == SQLITE_ROW)
+				ctl_table_add_row(&t, sinks);
+			ctl_show_text(ev, &t);
+		}
+		rc = 0;
+	} else if (rc == SQLITE_DONE) {
+		*cause = xasprintf("no event with id or seq '%s'", which);
+		rc = CTL_ERROR;
+	} else {
+		rc = ctl_sql_error(db, cause);
+	}
+	ctl_table_free(&t);
+	sqlite3_finalize(ev);
+	sqlite3_finalize(sinks);
+	return rc;
+}
+
+int
+ctl_show(struct ctl *ctl, int argc, char **argv, char **cause)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c, rc, json = 0;
+	outbox *ob;
+
+	while ((c = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
+		if (c == 'h') {
+			ctl_usage_command(stdout, ctl_current);
+			return CTL_HELP;
+		}
+		if (c != 'j')
+			return ctl_bad_option(c, argc, argv, cause);
+		json = 1;
+	}
+	if (optind >= argc) {
+		*cause = xasprintf("show needs the ID or SEQ of an event");
+		return CTL_USAGE;
+	}
+	if ((rc = ctl_check_operands(argc, argv, 1, cause)) != 0)
+		return rc;
+	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
+		return rc;
+	rc = ctl_show_event(outbox_db(ob), argv[optind], json, cause);
+	outbox_close(ob);
+	return rc;
+}
+
+/* ---- tail ------------------------------------------------------------------------------- */
+
+/* Events after ?1 (with --name, matching ?2), in seq order, a page at a time. */
+static const char ctl_tail_sql[] =
+    "SELECT seq, id, name, json(payload), json(headers) FROM outbox "
+    "WHERE seq > ?1 AND (?2 IS NULL OR name GLOB ?2) ORDER BY seq LIMIT 1000";
+
+/* The seq after which the last n events (matching glob) start. */
+static const char ctl_tail_start_sql[] =
+    "SELECT coalesce(min(seq) - 1, (SELECT coalesce(max(seq), 0) FROM outbox)) FROM "
+    "(SELECT seq FROM outbox WHERE ?2 IS NULL OR name GLOB ?2 ORDER BY seq DESC LIMIT ?1)";
+
+/* Print the envelopes of the events after *after; move *after on. *n: how many. */
+static int
+ctl_tail_print(sqlite3 *db, sqlite3_stmt *st, int64_t *after, int *n, char **cause)
+{
+	int rc;
+
+	*n = 0;
+	sqlite3_reset(st);
+	sqlite3_bind_int64(st, 1, *after);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		size_t len;
+		char *line = envelope_build((const char *)sqlite3_column_text(st, 1),
+		    (const char *)sqlite3_column_text(st, 2),
+		    (const char *)sqlite3_column_text(st, 3),
+		    (const char *)sqlite3_column_text(st, 4), &len);
+
+		if (line == NULL)
+			ctl_out_of_memory();
+		fwrite(line, 1, len, stdout);
+		putchar('\n');
+		free(line);
+		*after = sqlite3_column_int64(st, 0);
+		(*n)++;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return ctl_sql_error(db, cause);
+	return fflush(stdout) == 0 ? 0 : CTL_ERROR;
+}
+
+static int
+ctl_tail_start(sqlite3 *db, int64_t lines, const char *glob, int64_t *after, char **cause)
+{
+	sqlite3_stmt *st;
+	int rc;
+
+	if (ctl_prepare(db, ctl_tail_start_sql, &st, cause) != 0)
+		return CTL_ERROR;
+	sqlite3_bind_int64(st, 1, lines);
+	sqlite3_bind_text(st, 2, glob, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	*after = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return rc == SQLITE_ROW ? 0 : ctl_sql_error(db, cause);
+}
+
+/*
+ * Print pages until the backlog is out, then (with follow) sleep until the database
+ * changes. A change can show before its commit is visible (see wake.h), so a wake-up that
+ * finds nothing is followed by a few quick re-checks.
+ */
+static int
+ctl_tail_run(struct ctl *ctl, sqlite3 *db, sqlite3_stmt *st, int64_t after, int follow,
+    char **cause)
+{
+	struct wake *w = NULL;
+	int rc, n, rechecks = 0;
+
+	while ((rc = ctl_tail_print(db, st, &after, &n, cause)) == 0) {
+		if (n > 0)
+			continue;
+		if (!follow)
+			break;
+		if (w == NULL)
+			w = wake_open(ctl->database, -1);
+		if (wake_wait(w, rechecks > 0 ? 1000 : 250000))
+			rechecks = 8;
+		else if (rechecks > 0)
+			rechecks--;
+	}
+	if (rc != 0 && *cause == NULL)
+		*cause = xasprintf("cannot write the output");
+	wake_close(w);
+	return rc;
+}
+
+int
+ctl_tail(struct ctl *ctl, int argc, char **argv, char **cause)
+{
+	static const struct option longopts[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "lines", required_argument, NULL, 'n' },
+		{ "name", required_argument, NULL, 'N' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *glob = NULL;
+	int64_t lines = 10, after;
+	int c, rc = 0, follow = 0;
+	sqlite3_stmt *st;
+	outbox *ob;
+
+	while (rc == 0 && (c = getopt_long(argc, argv, ":fn:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': follow = 1; break;
+		case 'N': glob = optarg; break;
+		case 'n':
+			rc = ctl_parse_count("--lines", optarg, 0, INT64_MAX, &lines, cause);
+			break;
+		case 'h':
+			ctl_usage_command(stdout, ctl_current);
+			return CTL_HELP;
+		default:
+			return ctl_bad_option(c, argc, argv, cause);
+		}
+	}
+	if (rc != 0 || (rc = ctl_check_operands(argc, argv, 0, cause)) != 0)
+		return rc;
+	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
+		return rc;
+	if ((rc = ctl_tail_start(outbox_db(ob), lines, glob, &after, cause)) == 0 &&
+	    (rc = ctl_prepare(outbox_db(ob), ctl_tail_sql, &st, cause)) == 0) {
+		sqlite3_bind_text(st, 2, glob, -1, SQLITE_STATIC);
+		rc = ctl_tail_run(ctl, outbox_db(ob), st, after, follow, cause);
+		sqlite3_finalize(st);
+	}
+	outbox_close(ob);
+	return rc;
+}

@@ -1,0 +1,319 @@
+/*
+ * ctl_status.c: outboxctl status (each sink's backlog from the outbox_status view, with a
+ * health verdict for monitoring) and sinks (list the sinks, forget one).
+ */
+#include "config.h"
+
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ctl.h"
+#include "util.h"
+
+/* ---- status ----------------------------------------------------------------------------- */
+
+enum { ST_SINK, ST_CURSOR, ST_PENDING, ST_RETRYING, ST_FAILED, ST_OLDEST, ST_PROGRESS,
+       ST_NCOLS };
+
+static const char ctl_status_sql[] =
+    "SELECT sink, cursor, pending, retrying, failed, oldest_age_s, last_progress "
+    "FROM outbox_status ORDER BY sink";
+
+static const char *const ctl_status_heads[ST_NCOLS] = {
+	"SINK", "CURSOR", "PENDING", "RETRYING", "FAILED", "OLDEST", "LAST PROGRESS"
+};
+
+struct ctl_status_totals {
+	int64_t pending, retrying, failed;
+	double oldest;	/* seconds; -1: nothing undelivered */
+};
+
+static void
+ctl_status_add(struct ctl_status_totals *t, sqlite3_stmt *st)
+{
+	t->pending += sqlite3_column_int64(st, ST_PENDING);
+	t->retrying += sqlite3_column_int64(st, ST_RETRYING);
+	t->failed += sqlite3_column_int64(st, ST_FAILED);
+	if (sqlite3_column_type(st, ST_OLDEST) != SQLITE_NULL &&
+	    sqlite3_column_double(st, ST_OLDEST) > t->oldest)
+		t->oldest = sqlite3_column_double(st, ST_OLDEST);
+}
+
+/* Events in the table: how many, and the range of seq. */
+static int
+ctl_status_events(sqlite3 *db, char **line, char **cause)
+{
+	sqlite3_stmt *st;
+
+	if (ctl_prepare(db, "SELECT count(*), min(seq), max(seq) FROM outbox", &st, cause) != 0)
+		return CTL_ERROR;
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return ctl_sql_error(db, cause);
+	}
+	if (sqlite3_column_int64(st, 0) == 0)
+		*line = xstrdup("no events");
+	else
+		*line = xasprintf("%" PRId64 " event%s (seq %" PRId64 "..%" PRId64 ")",
+		    (int64_t)sqlite3_column_int64(st, 0),
+		    sqlite3_column_int64(st, 0) == 1 ? "" : "s",
+		    (int64_t)sqlite3_column_int64(st, 1), (int64_t)sqlite3_column_int64(st, 2));
+	sqlite3_finalize(st);
+	return 0;
+}
+
+static int
+ctl_status_query(sqlite3 *db, int json, struct ctl_status_totals *tot, char **cause)
+{
+	struct ctl_table t;
+	sqlite3_stmt *st;
+	char **cell;
+	int rc;
+
+	if (ctl_prepare(db, ctl_status_sql, &st, cause) != 0)
+		return CTL_ERROR;
+	ctl_table_init(&t, ST_NCOLS, ctl_status_heads, "lrrrrrl");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		ctl_status_add(tot, st);
+		if (json) {
+			ctl_print_row_json(st);
+			continue;
+		}
+		ctl_table_add_row(&t, st);
+		cell = ctl_table_cell(&t, t.nrows - 1, ST_OLDEST);
+		if (*cell != NULL) {
+			free(*cell);
+			*cell = ctl_human_age(sqlite3_column_double(st, ST_OLDEST));
+		}
+	}
+	if (rc != SQLITE_DONE)
+		rc = ctl_sql_error(db, cause);
+	else if (!json && t.nrows == 0)
+		printf("no sinks yet: outboxd registers its sinks when it starts\n");
+	else if (!json)
+		ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : CTL_ERROR;
+}
+
+static void
+ctl_status_print_totals(const struct ctl_status_totals *t)
+{
+	char *age = t->oldest >= 0 ? ctl_human_age(t->oldest) : xstrdup("-");
+
+	printf("total: %" PRId64 " pending, %" PRId64 " retrying, %" PRId64 " failed; oldest "
+	    "undelivered %s\n", t->pending, t->retrying, t->failed, age);
+	free(age);
+}
+
+/* Unhealthy: any failed event, or (with --max-age) a backlog older than allowed. */
+static int
+ctl_status_verdict(const struct ctl_status_totals *t, int64_t max_age_ms, int json)
+{
+	int old = max_age_ms >= 0 && t->oldest * 1000.0 > (double)max_age_ms;
+
+	if (t->failed == 0 && !old)
+		return 0;
+	if (!json) {
+		if (t->failed > 0)
+			printf("unhealthy: %" PRId64 " failed event%s (outboxctl ls --state "
+			    "failed)\n", t->failed, t->failed == 1 ? "" : "s");
+		if (old)
+			printf("unhealthy: the oldest undelivered event is older than --max-age\n");
+	}
+	return CTL_UNHEALTHY;
+}
+
+int
+ctl_status(struct ctl *ctl, int argc, char **argv, char **cause)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "max-age", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ctl_status_totals tot = { .oldest = -1 };
+	int64_t max_age = -1;
+	char *events = NULL;
+	int c, rc, json = 0, version;
+	outbox *ob;
+
+	while ((c = getopt_long(argc, argv, ":ja:h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = 1;
+			break;
+		case 'a':
+			if ((rc = ctl_parse_duration("--max-age", optarg, &max_age, cause)) != 0)
+				return rc;
+			break;
+		case 'h':
+			ctl_usage_command(stdout, ctl_current);
+			return CTL_HELP;
+		default:
+			return ctl_bad_option(c, argc, argv, cause);
+		}
+	}
+	if ((rc = ctl_check_operands(argc, argv, 0, cause)) != 0)
+		return rc;
+	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
+		return rc;
+	if ((rc = ctl_user_version(outbox_db(ob), &version, cause)) == 0 && !json &&
+	    (rc = ctl_status_events(outbox_db(ob), &events, cause)) == 0)
+		printf("%s: schema version %d, %s\n", ctl->database, version, events);
+	if (rc == 0)
+		rc = ctl_status_query(outbox_db(ob), json, &tot, cause);
+	if (rc == 0 && !json)
+		ctl_status_print_totals(&tot);
+	if (rc == 0)
+		rc = ctl_status_verdict(&tot, max_age, json);
+	free(events);
+	outbox_close(ob);
+	return rc;
+}
+
+/* ---- sinks ------------------------------------------------------------------------------ */
+
+static const char ctl_sinks_sql[] =
+    "SELECT name, type, cursor, filter, nullif(prefix, '') AS prefix, "
+    "strftime('%Y-%m-%dT%H:%M:%fZ', created_at / 1000.0, 'unixepoch') AS created, "
+    "strftime('%Y-%m-%dT%H:%M:%fZ', progress_at / 1000.0, 'unixepoch') AS last_progress "
+    "FROM outbox_sink ORDER BY name";
+
+static const char *const ctl_sinks_heads[] = {
+	"SINK", "TYPE", "CURSOR", "FILTER", "PREFIX", "CREATED", "LAST PROGRESS"
+};
+
+static int
+ctl_sinks_list(sqlite3 *db, int json, char **cause)
+{
+	struct ctl_table t;
+	sqlite3_stmt *st;
+	int rc;
+
+	if (ctl_prepare(db, ctl_sinks_sql, &st, cause) != 0)
+		return CTL_ERROR;
+	ctl_table_init(&t, 7, ctl_sinks_heads, "llrllll");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (json)
+			ctl_print_row_json(st);
+		else
+			ctl_table_add_row(&t, st);
+	}
+	if (rc == SQLITE_DONE && !json && t.nrows == 0)
+		printf("no sinks yet: outboxd registers its sinks when it starts\n");
+	else if (rc == SQLITE_DONE && !json)
+		ctl_table_print(&t, stdout);
+	ctl_table_free(&t);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : ctl_sql_error(db, cause);
+}
+
+/* Ask on the terminal; without one, refuse unless --yes was given. */
+static int
+ctl_sinks_confirm(const char *sink, char **cause)
+{
+	char answer[16];
+
+	if (!isatty(STDIN_FILENO)) {
+		*cause = xasprintf("not forgetting sink '%s' without confirmation: add --yes", sink);
+		return CTL_USAGE;
+	}
+	fprintf(stderr, "Forget sink '%s', its cursor and its retrying and failed events? If an "
+	    "outboxd still runs it, it will start again from the oldest event. [y/N] ", sink);
+	if (fgets(answer, sizeof answer, stdin) == NULL ||
+	    (strcmp(answer, "y\n") != 0 && strcmp(answer, "yes\n") != 0)) {
+		*cause = xasprintf("sink '%s' kept", sink);
+		return CTL_ERROR;
+	}
+	return 0;
+}
+
+static int
+ctl_sinks_rm(sqlite3 *db, const char *sink, int yes, char **cause)
+{
+	int rc;
+	int64_t retry;
+	sqlite3_stmt *st = NULL;
+
+	if ((rc = ctl_sink_exists(db, sink, cause)) != 0)
+		return rc;
+	if (!yes && (rc = ctl_sinks_confirm(sink, cause)) != 0)
+		return rc;
+	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+		return ctl_sql_error(db, cause);
+	if ((rc = ctl_prepare(db, "DELETE FROM outbox_retry WHERE sink = ?1", &st, cause)) == 0) {
+		sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ctl_sql_error(db, cause);
+		retry = sqlite3_changes(db);
+		sqlite3_finalize(st);
+	}
+	if (rc == 0 && (rc = ctl_prepare(db, "DELETE FROM outbox_sink WHERE name = ?1", &st,
+	    cause)) == 0) {
+		sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
+		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ctl_sql_error(db, cause);
+		sqlite3_finalize(st);
+	}
+	if (rc == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		rc = ctl_sql_error(db, cause);
+	if (rc != 0) {
+		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		return rc;
+	}
+	printf("forgot sink '%s' and its %" PRId64 " retrying or failed event%s\n", sink, retry,
+	    retry == 1 ? "" : "s");
+	return 0;
+}
+
+int
+ctl_sinks(struct ctl *ctl, int argc, char **argv, char **cause)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "yes", no_argument, NULL, 'y' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	int c, rc, json = 0, yes = 0, rm;
+	outbox *ob;
+
+	while ((c = getopt_long(argc, argv, ":jyh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = 1; break;
+		case 'y': yes = 1; break;
+		case 'h':
+			ctl_usage_command(stdout, ctl_current);
+			return CTL_HELP;
+		default:
+			return ctl_bad_option(c, argc, argv, cause);
+		}
+	}
+	rm = optind < argc && strcmp(argv[optind], "rm") == 0;
+	if (optind < argc && !rm) {
+		*cause = xasprintf("unknown sinks command '%s' (only 'rm NAME')", argv[optind]);
+		return CTL_USAGE;
+	}
+	if (rm && optind + 1 >= argc) {
+		*cause = xasprintf("sinks rm needs the NAME of a sink");
+		return CTL_USAGE;
+	}
+	if ((rc = ctl_check_operands(argc, argv, rm ? 2 : 0, cause)) != 0)
+		return rc;
+	if (rm && json) {
+		*cause = xasprintf("--json is for listing sinks, not for rm");
+		return CTL_USAGE;
+	}
+	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
+		return rc;
+	if (rm)
+		rc = ctl_sinks_rm(outbox_db(ob), argv[optind + 1], yes, cause);
+	else
+		rc = ctl_sinks_list(outbox_db(ob), json, cause);
+	outbox_close(ob);
+	return rc;
+}
