@@ -1,0 +1,102 @@
+/*
+ * fuzz_conf.c: libFuzzer target for the relay's configuration loader (relay/conf.c).
+ *
+ * The input is the text of a configuration file. conf_load reads a path, so the input is
+ * written to a memory file (memfd) and loaded through /proc/self/fd/N: the whole loader
+ * runs as the relay runs it, from reading the file to configuring every sink (which
+ * parses Redis and AMQP URLs) and freeing it all, without touching the disk.
+ *
+ * Checks: a refused configuration gets a message starting with the path; an accepted one
+ * has every setting in the range conf.c enforces, at least one sink, and a database.
+ */
+#include "config.h"
+
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "log.h"
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define FUZZ_CHECK(cond, ...) do {                                                   \
+	if (!(cond)) {                                                                     \
+		fprintf(stderr, "fuzz_conf: check failed: %s: ", #cond);                       \
+		fprintf(stderr, __VA_ARGS__);                                                  \
+		fputc('\n', stderr);                                                           \
+		abort();                                                                       \
+	}                                                                                  \
+} while (0)
+
+static int fuzz_fd = -1;
+static char fuzz_path[64];
+
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	/* Unknown keys are warned about on every run: not what is being tested. */
+	log_set_level(LOG_ERROR);
+	if ((fuzz_fd = memfd_create("fuzz_conf.json", MFD_CLOEXEC)) == -1 ||
+	    fchmod(fuzz_fd, 0600) == -1) {
+		perror("fuzz_conf: memfd_create");
+		exit(1);
+	}
+	snprintf(fuzz_path, sizeof fuzz_path, "/proc/self/fd/%d", fuzz_fd);
+	return 0;
+}
+
+static void
+fuzz_accepted(const struct conf *cf)
+{
+	size_t i, j;
+
+	FUZZ_CHECK(cf->database != NULL, "no database");
+	FUZZ_CHECK(cf->retention_ms >= 0, "%lld", (long long)cf->retention_ms);
+	FUZZ_CHECK(cf->batch_size >= 1 && cf->batch_size <= 10000, "%d", cf->batch_size);
+	FUZZ_CHECK(cf->poll_interval_ms >= 1 && cf->poll_interval_ms <= 3600000, "%d",
+	    cf->poll_interval_ms);
+	FUZZ_CHECK(cf->max_attempts >= 1 && cf->max_attempts <= 1000000, "%d", cf->max_attempts);
+	FUZZ_CHECK(cf->backoff_initial_ms >= 1 && cf->backoff_initial_ms <= cf->backoff_max_ms &&
+	    cf->backoff_max_ms <= 86400000, "%d %d", cf->backoff_initial_ms, cf->backoff_max_ms);
+	FUZZ_CHECK(cf->backoff_multiplier >= 1.0 && cf->backoff_multiplier <= 100.0, "%g",
+	    cf->backoff_multiplier);
+	FUZZ_CHECK(cf->log_level >= -1 && cf->log_level <= LOG_DEBUG, "%d", cf->log_level);
+	FUZZ_CHECK(cf->nsinks >= 1, "no sink");
+	for (i = 0; i < cf->nsinks; i++) {
+		const struct conf_sink *cs = &cf->sinks[i];
+		FUZZ_CHECK(cs->sink.name != NULL && cs->sink.name[0] != '\0' &&
+		    cs->sink.ops != NULL && cs->sink.where != NULL && cs->prefix != NULL,
+		    "sink %zu", i);
+		for (j = 0; j < i; j++)
+			FUZZ_CHECK(strcmp(cs->sink.name, cf->sinks[j].sink.name) != 0,
+			    "two sinks named %s", cs->sink.name);
+	}
+}
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct conf cf;
+	char *cause = NULL;
+
+	if (ftruncate(fuzz_fd, 0) == -1 ||
+	    (size > 0 && pwrite(fuzz_fd, data, size, 0) != (ssize_t)size)) {
+		perror("fuzz_conf: writing the memory file");
+		abort();
+	}
+	if (conf_load(&cf, fuzz_path, NULL, &cause) == 0) {
+		fuzz_accepted(&cf);
+		conf_free(&cf);
+	} else {
+		FUZZ_CHECK(cause != NULL && strncmp(cause, fuzz_path, strlen(fuzz_path)) == 0 &&
+		    cause[strlen(fuzz_path)] == ':', "%s", cause != NULL ? cause : "(no message)");
+		free(cause);
+	}
+	return 0;
+}
