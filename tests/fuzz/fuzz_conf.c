@@ -8,6 +8,10 @@
  *
  * Checks: a refused configuration gets a message starting with the path; an accepted one
  * has every setting in the range conf.c enforces, at least one sink, and a database.
+ * When the input mentions a password and is JSON, it is also loaded with every password
+ * option ("redis.password", "rabbitmq.password" and each sink's "password") replaced by
+ * "x": the outcome, the message and each sink's description for logs must not change, so
+ * none of them can hold a password.
  */
 #include "config.h"
 
@@ -18,6 +22,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "conf.h"
 #include "log.h"
@@ -79,18 +85,110 @@ fuzz_accepted(const struct conf *cf)
 	}
 }
 
+/* Load text (size bytes) through the memory file. */
+static int
+fuzz_load(const void *text, size_t size, struct conf *cf, char **cause)
+{
+	if (ftruncate(fuzz_fd, 0) == -1 ||
+	    (size > 0 && pwrite(fuzz_fd, text, size, 0) != (ssize_t)size)) {
+		perror("fuzz_conf: writing the memory file");
+		abort();
+	}
+	return conf_load(cf, fuzz_path, NULL, cause);
+}
+
+/* Replace the value of the password option key of obj, if a non-empty string, by "x". */
+static int
+fuzz_mask_password(cJSON *obj, const char *key)
+{
+	cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	if (!cJSON_IsString(v) || v->valuestring[0] == '\0')
+		return 0;
+	if (cJSON_SetValuestring(v, "x") == NULL)
+		abort();
+	return 1;
+}
+
+/* The password options: "redis.password", "rabbitmq.password", a sink's "password". */
+static int
+fuzz_mask_passwords(cJSON *root)
+{
+	cJSON *sink;
+	int n;
+
+	if (!cJSON_IsObject(root))
+		return 0;
+	n = fuzz_mask_password(root, "redis.password") +
+	    fuzz_mask_password(root, "rabbitmq.password");
+	cJSON_ArrayForEach(sink, cJSON_GetObjectItemCaseSensitive(root, "sinks")) {
+		if (cJSON_IsObject(sink))
+			n += fuzz_mask_password(sink, "password");
+	}
+	return n;
+}
+
+static int
+fuzz_streq(const char *a, const char *b)
+{
+	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+/* The same configuration, printed, then with its passwords masked: same outcome. */
+static void
+fuzz_passwords(const uint8_t *data, size_t size)
+{
+	struct conf a, b;
+	char *text, *ta, *tb, *ca = NULL, *cb = NULL;
+	cJSON *root;
+	int ra, rb;
+	size_t i;
+
+	if (memchr(data, '\0', size) != NULL || memmem(data, size, "password", 8) == NULL)
+		return;
+	if ((text = malloc(size + 1)) == NULL)
+		abort();
+	memcpy(text, data, size);
+	text[size] = '\0';
+	root = cJSON_Parse(text);
+	free(text);
+	if (root == NULL)
+		return;
+	ta = cJSON_PrintUnformatted(root);
+	tb = fuzz_mask_passwords(root) > 0 ? cJSON_PrintUnformatted(root) : NULL;
+	cJSON_Delete(root);
+	if (ta == NULL || tb == NULL)
+		goto out;
+	ra = fuzz_load(ta, strlen(ta), &a, &ca);
+	rb = fuzz_load(tb, strlen(tb), &b, &cb);
+	FUZZ_CHECK(ra == rb, "%s: %s\n%s: %s", ta, ra == 0 ? "accepted" : ca, tb,
+	    rb == 0 ? "accepted" : cb);
+	if (ra != 0) {
+		FUZZ_CHECK(strcmp(ca, cb) == 0, "the message depends on a password:\n  %s\n  %s",
+		    ca, cb);
+	} else {
+		FUZZ_CHECK(a.nsinks == b.nsinks, "%zu and %zu sinks", a.nsinks, b.nsinks);
+		for (i = 0; i < a.nsinks; i++)
+			FUZZ_CHECK(fuzz_streq(a.sinks[i].sink.target, b.sinks[i].sink.target),
+			    "the description of sink %s depends on a password: %s",
+			    a.sinks[i].sink.name, a.sinks[i].sink.target);
+		conf_free(&a);
+		conf_free(&b);
+	}
+	free(ca);
+	free(cb);
+out:
+	cJSON_free(ta);
+	cJSON_free(tb);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct conf cf;
 	char *cause = NULL;
 
-	if (ftruncate(fuzz_fd, 0) == -1 ||
-	    (size > 0 && pwrite(fuzz_fd, data, size, 0) != (ssize_t)size)) {
-		perror("fuzz_conf: writing the memory file");
-		abort();
-	}
-	if (conf_load(&cf, fuzz_path, NULL, &cause) == 0) {
+	if (fuzz_load(data, size, &cf, &cause) == 0) {
 		fuzz_accepted(&cf);
 		conf_free(&cf);
 	} else {
@@ -98,5 +196,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    cause[strlen(fuzz_path)] == ':', "%s", cause != NULL ? cause : "(no message)");
 		free(cause);
 	}
+	fuzz_passwords(data, size);
 	return 0;
 }
