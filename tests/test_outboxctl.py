@@ -22,7 +22,7 @@ ENQUEUE_USAGE = ("usage: outboxctl [-d DB] enqueue NAME JSON [--key K] [--header
                  "[--id ID] [--uuid7]")
 GLOBAL_USAGE = ("usage: outboxctl [-d DB] COMMAND [ARGS]   "
                 "(outboxctl --help lists the commands)")
-STATUS_USAGE = "usage: outboxctl [-d DB] status [--json]"
+STATUS_USAGE = "usage: outboxctl [-d DB] status [--json] [--max-age DURATION]"
 INIT_USAGE = "usage: outboxctl [-d DB] init"
 
 if not os.access(OUTBOXCTL, os.X_OK):
@@ -77,9 +77,13 @@ class TestGlobal(Base):
         for args in (["--help"], ["-h"], ["help"], ["-d", "x.db", "--help"]):
             out = self.ok(*args)
             self.assertTrue(out.startswith("usage: outboxctl [-d DB] COMMAND [ARGS]\n"), out)
-            for cmd in ("init", "enqueue NAME JSON", "status [--json]", "help [COMMAND]",
-                        "-d, --database DB", "--version", "OUTBOX_DATABASE"):
-                self.assertIn(cmd, out)
+            commands = re.findall(r"^  ([a-z]+) +\S", out.split("Commands:\n")[1],
+                                  re.MULTILINE)
+            self.assertEqual(commands, ["init", "enqueue", "status", "ls", "show", "replay",
+                                        "purge", "tail", "sinks", "help"])
+            for text in ("-d, --database DB", "--version", "OUTBOX_DATABASE",
+                         "TIME is ISO 8601", "3 unhealthy"):
+                self.assertIn(text, out)
         self.assertEqual(os.listdir(self.tmp.path), [])
 
     def test_command_help(self):
@@ -294,7 +298,7 @@ class TestStatus(Base):
     def test_status_no_sinks(self):
         self.init()
         self.assertEqual(self.ok("-d", self.db, "status"),
-                         "%s: schema version 1\n"
+                         "%s: schema version 1, no events\n"
                          "no sinks yet: outboxd registers its sinks when it starts\n" % self.db)
         self.assertEqual(self.ok("-d", self.db, "status", "--json"), "")
 
@@ -315,8 +319,14 @@ class TestStatus(Base):
 
     def test_status_table(self):
         self._sinks()
-        out = self.ok("-d", self.db, "status").splitlines()
-        self.assertEqual(out[0], "%s: schema version 1" % self.db)
+        rc, out, err = ctl("-d", self.db, "status")
+        self.assertEqual((rc, err), (3, ""))
+        out = out.splitlines()
+        self.assertEqual(out[0], "%s: schema version 1, 3 events (seq 1..3)" % self.db)
+        self.assertRegex(out[4], r"^total: 3 pending, 0 retrying, 1 failed; oldest "
+                                 r"undelivered 1h0[12]m$")
+        self.assertEqual(out[5], "unhealthy: 1 failed event (outboxctl ls --state failed)")
+        out = out[:4]
         self.assertEqual(out[1].split(), ["SINK", "CURSOR", "PENDING", "RETRYING", "FAILED",
                                           "OLDEST", "LAST", "PROGRESS"])
         self.assertEqual(len(out), 4)
@@ -339,7 +349,9 @@ class TestStatus(Base):
 
     def test_status_json(self):
         self._sinks()
-        lines = self.ok("-d", self.db, "status", "--json").splitlines()
+        rc, out, err = ctl("-d", self.db, "status", "--json")
+        self.assertEqual((rc, err), (3, ""))
+        lines = out.splitlines()
         objs = [json.loads(line) for line in lines]
         self.assertEqual([o["sink"] for o in objs], ["orders-rabbit", "redis"])
         a, b = objs
@@ -352,14 +364,14 @@ class TestStatus(Base):
         self.assertGreater(b["oldest_age_s"], 3700)
         self.assertEqual(set(a), {"sink", "cursor", "pending", "retrying", "failed",
                                   "oldest_age_s", "last_progress"})
-        short = [json.loads(line) for line in self.ok("-d", self.db, "status", "-j").split("\n")
+        short = [json.loads(line) for line in ctl("-d", self.db, "status", "-j")[1].split("\n")
                  if line]
         self.assertEqual([o["sink"] for o in short], ["orders-rabbit", "redis"])
 
 
 class TestReplay(Base):
     USAGE = ("usage: outboxctl [-d DB] replay (--failed | --id ID | --name GLOB | "
-             "--from-seq N)... [--sink S] [--dry-run]")
+             "--since TIME | --until TIME | --from-seq N)... [--sink S] [--dry-run]")
 
     def setUp(self):
         super().setUp()
@@ -424,7 +436,8 @@ class TestReplay(Base):
 
     def test_bad_arguments_write_nothing(self):
         before = self.state()
-        self.fails(2, "say what to replay: --failed, --id, --name or --from-seq", self.USAGE,
+        self.fails(2, "say what to replay: --failed, --id, --name, --since, --until or "
+                   "--from-seq", self.USAGE,
                    "-d", self.db, "replay")
         self.fails(2, "--from-seq: expected an integer, got \"x\"", self.USAGE,
                    "-d", self.db, "replay", "--from-seq", "x")

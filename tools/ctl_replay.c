@@ -30,8 +30,9 @@ struct ctl_replay_args {
  * Retry rows chosen by --failed/--name/--since/--until/--id (all given must hold), and
  * delivered events chosen by --id. ?2 says whether any retry-row selector was given.
  */
-#define CTL_REPLAY_FROM \
-    "FROM outbox_retry r JOIN outbox o ON o.seq = r.seq " \
+#define CTL_REPLAY_ROWS \
+    "SELECT r.sink, o.seq, o.id, o.name, r.state FROM outbox_retry r " \
+    "JOIN outbox o ON o.seq = r.seq " \
     "WHERE (?1 IS NULL OR r.sink = ?1) AND (?2 = 0 OR r.state = 'failed') " \
     "AND (?3 IS NULL OR o.id = ?3) AND (?4 IS NULL OR o.name GLOB ?4) " \
     "AND o.created_at >= ?5 AND o.created_at < ?6 AND ?7 " \
@@ -43,10 +44,10 @@ struct ctl_replay_args {
     "AND NOT EXISTS (SELECT 1 FROM outbox_retry r WHERE r.sink = s.name AND r.seq = o.seq)"
 
 static const char ctl_replay_select[] =
-    "SELECT r.sink, o.seq, o.id, o.name, r.state " CTL_REPLAY_FROM " ORDER BY 2, 1";
+    CTL_REPLAY_ROWS " ORDER BY 2, 1";
 
 static const char ctl_replay_count[] =
-    "SELECT count(*) FROM (SELECT r.sink " CTL_REPLAY_FROM ")";
+    "SELECT count(*) FROM (" CTL_REPLAY_ROWS ")";
 
 static const char ctl_replay_retry[] =
     "INSERT INTO outbox_retry(sink, seq, state, attempts, next_attempt_at, last_error, "

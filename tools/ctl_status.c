@@ -27,13 +27,14 @@ static const char *const ctl_status_heads[ST_NCOLS] = {
 };
 
 struct ctl_status_totals {
-	int64_t pending, retrying, failed;
+	int64_t sinks, pending, retrying, failed;
 	double oldest;	/* seconds; -1: nothing undelivered */
 };
 
 static void
 ctl_status_add(struct ctl_status_totals *t, sqlite3_stmt *st)
 {
+	t->sinks++;
 	t->pending += sqlite3_column_int64(st, ST_PENDING);
 	t->retrying += sqlite3_column_int64(st, ST_RETRYING);
 	t->failed += sqlite3_column_int64(st, ST_FAILED);
@@ -168,7 +169,7 @@ ctl_status(struct ctl *ctl, int argc, char **argv, char **cause)
 		printf("%s: schema version %d, %s\n", ctl->database, version, events);
 	if (rc == 0)
 		rc = ctl_status_query(outbox_db(ob), json, &tot, cause);
-	if (rc == 0 && !json)
+	if (rc == 0 && !json && tot.sinks > 0)
 		ctl_status_print_totals(&tot);
 	if (rc == 0)
 		rc = ctl_status_verdict(&tot, max_age, json);
