@@ -101,14 +101,32 @@ conf_read_file(const char *path, mode_t *mode, char **cause)
 /* ---- typed getters ------------------------------------------------------------------ */
 
 static int
+conf_holds_object(const cJSON *v)
+{
+	const cJSON *c;
+
+	if (cJSON_IsObject(v))
+		return 1;
+	cJSON_ArrayForEach(c, v) {
+		if (conf_holds_object(c))
+			return 1;
+	}
+	return 0;
+}
+
+static int
 conf_type_error(const char *where, const char *key, const char *want, const cJSON *v,
     char **cause)
 {
-	char *got = cJSON_PrintUnformatted(v);
+	/* An object may hold a password (a sink's options put where a string was meant):
+	 * name what it is, never show its text. */
+	int hidden = conf_holds_object(v);
+	char *got = hidden ? NULL : cJSON_PrintUnformatted(v);
 
 	/* where.key, where alone (a filter or sink entry) or key alone (a top-level key) */
 	*cause = xasprintf("%s%s%s: expected %s, got %s", where, *where && *key ? "." : "", key,
-	    want, got != NULL ? got : "?");
+	    want, got != NULL ? got : !hidden ? "?" :
+	    cJSON_IsObject(v) ? "an object" : "an array holding objects");
 	cJSON_free(got);
 	return -1;
 }
