@@ -9,6 +9,7 @@ import json
 import os
 import pty
 import random
+import re
 import select
 import sqlite3
 import subprocess
@@ -18,7 +19,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
-from harness import OUTBOXCTL, TempDir, wait_for  # noqa: E402
+from harness import OUTBOXCTL, OUTBOXD, SRCDIR, TempDir  # noqa: E402
 from test_outboxctl import ctl, rows  # noqa: E402
 
 if not os.access(OUTBOXCTL, os.X_OK):
@@ -480,6 +481,35 @@ class TestEveryCommandRefusesBadDatabases(unittest.TestCase):
             self.assertEqual(sorted(os.listdir(tmp.path)), ["app.db"])
             with open(foreign, "rb") as f:
                 self.assertEqual(f.read(), before)
+
+
+def long_options(text):
+    return set(re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", text))
+
+
+def man_long_options(page):
+    with open(os.path.join(SRCDIR, "man", page)) as f:
+        return long_options(f.read().replace("\\-", "-"))
+
+
+class TestHelpMatchesManPages(unittest.TestCase):
+    def test_outboxctl(self):
+        rc, out, _ = ctl("--help")
+        commands = re.findall(r"^  ([a-z]+) +\S", out.split("Commands:\n")[1], re.MULTILINE)
+        helped = long_options(out)
+        with open(os.path.join(SRCDIR, "man", "outboxctl.1")) as f:
+            man = f.read().replace("\\-", "-")
+        for cmd in commands:
+            rc, text, _ = ctl(cmd, "--help")
+            self.assertEqual(rc, 0, cmd)
+            helped |= long_options(text)
+            self.assertRegex(man, r"\n\.(TP\n\.BR? |TP\n\\fB)%s\b" % cmd,
+                             "command %s is not described in outboxctl(1)" % cmd)
+        self.assertEqual(man_long_options("outboxctl.1"), helped)
+
+    def test_outboxd(self):
+        out = subprocess.run([OUTBOXD, "--help"], capture_output=True, text=True).stdout
+        self.assertEqual(man_long_options("outboxd.8") - {"--"}, long_options(out))
 
 
 if __name__ == "__main__":

@@ -156,7 +156,9 @@ ctl_help(struct ctl *ctl, int argc, char **argv, char **cause)
 		ctl_usage_full(stdout);
 		return 0;
 	}
-	if ((cmd = ctl_find(argv[1])) == NULL) {
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)
+		cmd = ctl_current;
+	else if ((cmd = ctl_find(argv[1])) == NULL) {
 		*cause = xasprintf("unknown command '%s'", argv[1]);
 		return CTL_USAGE;
 	}
