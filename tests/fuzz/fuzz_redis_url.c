@@ -8,7 +8,8 @@
  *    unless the password itself is what is wrong (a bad percent-escape), so no byte of a
  *    password can be in it;
  *  - an accepted URL has its fields in range, a description that does not depend on the
- *    password either, and that description parses back to the same fields.
+ *    password either, and that description parses back to the same fields;
+ *  - redis_url_redact gives the same text for the URL with its passwords replaced.
  */
 #include "config.h"
 
@@ -155,6 +156,22 @@ fuzz_accepted(const char *url, struct redis_url *ru)
 	free(desc2);
 }
 
+/* redis_url_redact, valid URL or not, hides every password the same way. */
+static void
+fuzz_redact(const char *url)
+{
+	char *masked = fuzz_mask_passwords(url), *a, *b;
+
+	if (masked == NULL)
+		return;
+	a = redis_url_redact(url);
+	b = redis_url_redact(masked);
+	FUZZ_CHECK(strcmp(a, b) == 0, "redacted differently:\n  %s\n  %s", a, b);
+	free(a);
+	free(b);
+	free(masked);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -165,6 +182,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(url, data, size);
 	url[size] = '\0';
+	fuzz_redact(url);
 	if (redis_url_parse(url, &ru, &cause) == 0) {
 		fuzz_accepted(url, &ru);
 		redis_url_free(&ru);
