@@ -37,6 +37,7 @@ schema_user_version(sqlite3 *db, int *version)
 	sqlite3_stmt *st;
 	int rc;
 
+	*version = 0;
 	rc = sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, NULL);
 	if (rc != SQLITE_OK)
 		return rc;
@@ -104,7 +105,7 @@ schema_apply(sqlite3 *db, int from, char *err, size_t errlen)
 	int n, rc;
 
 	while ((marker = strstr(p, SCHEMA_MARKER)) != NULL) {
-		n = atoi(marker + strlen(SCHEMA_MARKER));
+		n = (int)strtol(marker + strlen(SCHEMA_MARKER), NULL, 10);
 		next = strstr(marker + 1, SCHEMA_MARKER);
 		p = next != NULL ? next : marker + strlen(marker);
 		if (n <= from)

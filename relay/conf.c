@@ -62,7 +62,7 @@ static char *
 conf_read_file(const char *path, mode_t *mode, char **cause)
 {
 	FILE *f = fopen(path, "r");
-	char *buf = NULL;
+	char *buf = NULL, *grown;
 	size_t len = 0, cap = 0, n;
 	struct stat sb;
 
@@ -74,11 +74,13 @@ conf_read_file(const char *path, mode_t *mode, char **cause)
 	do {
 		if (cap - len < 4096) {
 			cap = cap ? cap * 2 : 8192;
-			if ((buf = realloc(buf, cap + 1)) == NULL) {
+			if ((grown = realloc(buf, cap + 1)) == NULL) {
+				free(buf);
 				fclose(f);
 				*cause = xasprintf("%s: out of memory", path);
 				return NULL;
 			}
+			buf = grown;
 		}
 		n = fread(buf + len, 1, cap - len, f);
 		len += n;
@@ -221,6 +223,8 @@ conf_warn_unknown(const cJSON *obj, const char *where, const char *const known[]
 	cJSON_ArrayForEach(v, obj) {
 		if (conf_key_in(v->string, known) || conf_key_in(v->string, sink_common_keys))
 			continue;
+		/* cppcheck 2.10 does not see list change across cJSON_ArrayForEach turns. */
+		/* cppcheck-suppress knownConditionTrueFalse */
 		next = xasprintf("%s%s%s%s%s", list ? list : "", list ? ", " : "", where,
 		    *where ? "." : "", v->string);
 		free(list);

@@ -45,7 +45,6 @@ struct relay_sink {
 	int failures;             /* consecutive failed connects */
 	int drops;                /* connections lost since the last clean publish */
 	int64_t reconnect_at;     /* monotonic ms */
-	int64_t next_purge_at;
 };
 
 struct relay {

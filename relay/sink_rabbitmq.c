@@ -345,7 +345,8 @@ sink_rabbitmq_declare(struct sink_rabbitmq *r, char **cause)
 static int
 sink_rabbitmq_connect_one(struct sink_rabbitmq *r, const struct amqp_url *au, char **cause)
 {
-	struct timeval tv = { r->connect_timeout_ms / 1000, (r->connect_timeout_ms % 1000) * 1000 };
+	struct timeval tv = { r->connect_timeout_ms / 1000,
+	    (suseconds_t)(r->connect_timeout_ms % 1000) * 1000 };
 	amqp_socket_t *sock;
 	int status;
 
@@ -357,7 +358,7 @@ sink_rabbitmq_connect_one(struct sink_rabbitmq *r, const struct amqp_url *au, ch
 		return -1;
 	if (au->connection_timeout_ms < r->connect_timeout_ms) {
 		tv.tv_sec = au->connection_timeout_ms / 1000;
-		tv.tv_usec = (au->connection_timeout_ms % 1000) * 1000;
+		tv.tv_usec = (suseconds_t)(au->connection_timeout_ms % 1000) * 1000;
 	}
 	amqp_set_handshake_timeout(r->conn, &tv);
 	amqp_set_rpc_timeout(r->conn, &tv);
@@ -525,7 +526,7 @@ sink_rabbitmq_publish_one(struct sink_rabbitmq *r, struct sink_message *m, char 
 	}
 	status = amqp_basic_publish(r->conn, SINK_RABBITMQ_CHANNEL,
 	    amqp_cstring_bytes(r->exchange), amqp_cstring_bytes(key), 1, 0, &props,
-	    (amqp_bytes_t){ m->envelope_len, (void *)(uintptr_t)m->envelope });
+	    (amqp_bytes_t){ m->envelope_len, (void *)m->envelope });
 	sink_rabbitmq_free_headers(entries, n, tree, texts);
 	if (status != AMQP_STATUS_OK) {
 		*cause = xasprintf("cannot publish: %s", amqp_error_string2(status));
@@ -628,8 +629,11 @@ sink_rabbitmq_read(struct sink_rabbitmq *r, struct sink_message *msgs, size_t se
 		return sink_rabbitmq_returned(r, msgs, sent, frame.payload.method.decoded, cause);
 	case AMQP_CHANNEL_CLOSE_METHOD:
 	case AMQP_CONNECTION_CLOSE_METHOD: {
-		amqp_rpc_reply_t reply = { .reply_type = AMQP_RESPONSE_SERVER_EXCEPTION,
-		    .reply = frame.payload.method };
+		/* Not a designated initializer: cppcheck 2.10 reads ".reply =" as the variable. */
+		amqp_rpc_reply_t reply = { 0 };
+
+		reply.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
+		reply.reply = frame.payload.method;
 		*cause = sink_rabbitmq_reply_error(reply, "publishing");
 		return -1;
 	}
@@ -675,7 +679,7 @@ sink_rabbitmq_publish(struct sink *sk, struct sink_message *msgs, size_t n, char
 			continue;
 		}
 		tv.tv_sec = r->timeout_ms / 1000;
-		tv.tv_usec = (r->timeout_ms % 1000) * 1000;
+		tv.tv_usec = (suseconds_t)(r->timeout_ms % 1000) * 1000;
 		if (sink_rabbitmq_read(r, msgs, sent, first_tag, &tv, cause) != 0)
 			return -1;
 	}
@@ -710,8 +714,10 @@ sink_rabbitmq_idle(struct sink *sk, char **cause)
 		if (frame.frame_type == AMQP_FRAME_METHOD &&
 		    (frame.payload.method.id == AMQP_CHANNEL_CLOSE_METHOD ||
 		    frame.payload.method.id == AMQP_CONNECTION_CLOSE_METHOD)) {
-			amqp_rpc_reply_t reply = { .reply_type = AMQP_RESPONSE_SERVER_EXCEPTION,
-			    .reply = frame.payload.method };
+			amqp_rpc_reply_t reply = { 0 };
+
+			reply.reply_type = AMQP_RESPONSE_SERVER_EXCEPTION;
+			reply.reply = frame.payload.method;
 			*cause = sink_rabbitmq_reply_error(reply, "while idle");
 			return -1;
 		}

@@ -33,7 +33,7 @@
 #include "util.h"
 
 /* Write the pipeline out whenever this much is buffered. */
-#define SINK_REDIS_FLUSH_BYTES (256 * 1024)
+#define SINK_REDIS_FLUSH_BYTES ((size_t)256 * 1024)
 /* Longest channel or stream key, key prefix included. */
 #define SINK_REDIS_KEY_MAX 4096
 
@@ -340,7 +340,7 @@ sink_redis_tv(int ms)
 	struct timeval tv;
 
 	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (ms % 1000) * 1000;
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
 	return tv;
 }
 

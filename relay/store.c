@@ -230,7 +230,7 @@ static int
 store_read_events(struct store *st, sqlite3_stmt *s, struct store_event *events, int limit,
     int *n, char **cause)
 {
-	int rc;
+	int rc = SQLITE_DONE; /* limit 0 reads nothing (and gcc -O1 cannot tell) */
 
 	*n = 0;
 	while (*n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {

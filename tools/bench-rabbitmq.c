@@ -77,9 +77,14 @@ main(int argc, char **argv)
 	count = strtoull(argv[4], NULL, 10);
 	if (argc > 5)
 		window = strtoull(argv[5], NULL, 10);
-	if (argc > 6)
-		size = strtoull(argv[6], NULL, 10);
-	body = malloc(size + 1);
+	if (argc > 6 && (size = strtoull(argv[6], NULL, 10)) < 2) {
+		fprintf(stderr, "bench-rabbitmq: PAYLOAD_BYTES must be at least 2\n");
+		return 2;
+	}
+	if ((body = malloc(size + 1)) == NULL) {
+		fprintf(stderr, "bench-rabbitmq: out of memory\n");
+		return 1;
+	}
 	memset(body, 'x', size);
 	body[0] = '{';
 	body[size - 1] = '}';
@@ -87,8 +92,9 @@ main(int argc, char **argv)
 
 	conn = amqp_new_connection();
 	sock = amqp_tcp_socket_new(conn);
-	if (amqp_socket_open(sock, argv[1], atoi(argv[2])) != AMQP_STATUS_OK) {
+	if (amqp_socket_open(sock, argv[1], (int)strtol(argv[2], NULL, 10)) != AMQP_STATUS_OK) {
 		fprintf(stderr, "bench-rabbitmq: cannot connect\n");
+		free(body);
 		return 1;
 	}
 	bench_check(amqp_login(conn, "/", 0, 131072, 60, AMQP_SASL_METHOD_PLAIN, "guest",
