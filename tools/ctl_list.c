@@ -24,24 +24,36 @@
 
 /* ---- ls --------------------------------------------------------------------------------- */
 
-/*
- * One row per (event, sink that wants it), plus one row with no sink for an event that no
- * sink wants (yet). The newest ?6 rows, shown oldest first.
- */
-static const char ctl_ls_sql[] =
-    "SELECT * FROM (SELECT * FROM ("
-    "  SELECT o.seq, o.id, o.name, s.name AS sink, "
-    "    CASE WHEN s.name IS NOT NULL THEN " CTL_STATE " END AS state, "
-    "    CASE WHEN s.name IS NOT NULL THEN coalesce(r.attempts, 0) END AS attempts, "
-    "    CASE r.state WHEN 'retry' THEN " CTL_ISO8601("r.next_attempt_at") " END "
-    "      AS next_attempt, "
-    "    r.last_error, " CTL_ISO8601("o.created_at") " AS created "
-    "  FROM outbox o LEFT JOIN outbox_sink s ON " CTL_FILTER_MATCH " "
-    "  LEFT JOIN outbox_retry r ON r.sink = s.name AND r.seq = o.seq "
-    "  WHERE (?1 IS NULL OR s.name = ?1) AND (?3 IS NULL OR o.name GLOB ?3) "
-    "    AND o.created_at >= ?4 AND o.created_at < ?5) "
-    " WHERE ?2 IS NULL OR state = ?2 ORDER BY seq DESC, sink DESC LIMIT ?6) "
-    "ORDER BY seq, sink";
+/* The columns of ls, from event o, sink s (NULL: no sink) and retry row r (if any). */
+#define CTL_LS_COLUMNS \
+    "o.seq, o.id, o.name, s.name AS sink, " \
+    "CASE WHEN s.name IS NOT NULL THEN " CTL_STATE " END AS state, " \
+    "CASE WHEN s.name IS NOT NULL THEN coalesce(r.attempts, 0) END AS attempts, " \
+    "CASE r.state WHEN 'retry' THEN " CTL_ISO8601("r.next_attempt_at") " END " \
+    "  AS next_attempt, " \
+    "r.last_error, " CTL_ISO8601("o.created_at") " AS created "
+
+#define CTL_LS_WHERE \
+    "(?1 IS NULL OR s.name = ?1) AND (?3 IS NULL OR o.name GLOB ?3) " \
+    "AND o.created_at >= ?4 AND o.created_at < ?5"
+
+/* The newest ?6 rows of a query, shown oldest first. */
+#define CTL_LS_NEWEST(query) \
+    "SELECT * FROM (SELECT * FROM (" query ") WHERE ?2 IS NULL OR state = ?2 " \
+    "ORDER BY seq DESC, sink DESC LIMIT ?6) ORDER BY seq, sink"
+
+/* One row per (event, sink that wants it), plus one row with no sink for an event that no
+ * sink wants (yet). */
+static const char ctl_ls_sql[] = CTL_LS_NEWEST(
+    "SELECT " CTL_LS_COLUMNS
+    "FROM outbox o LEFT JOIN outbox_sink s ON " CTL_FILTER_MATCH " "
+    "LEFT JOIN outbox_retry r ON r.sink = s.name AND r.seq = o.seq WHERE " CTL_LS_WHERE);
+
+/* --state retry or failed: the same rows, found from the (small) retry table. */
+static const char ctl_ls_retry_sql[] = CTL_LS_NEWEST(
+    "SELECT " CTL_LS_COLUMNS
+    "FROM outbox_retry r JOIN outbox o ON o.seq = r.seq JOIN outbox_sink s ON s.name = r.sink "
+    "WHERE r.state = ?2 AND " CTL_LS_WHERE);
 
 static const char *const ctl_ls_heads[] = {
 	"SEQ", "ID", "NAME", "SINK", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR",
@@ -132,7 +144,8 @@ ctl_ls_query(sqlite3 *db, const struct ctl_ls_args *a, char **cause)
 	sqlite3_stmt *st;
 	int rc;
 
-	if (ctl_prepare(db, ctl_ls_sql, &st, cause) != 0)
+	if (ctl_prepare(db, a->state != NULL && (strcmp(a->state, "retry") == 0 ||
+	    strcmp(a->state, "failed") == 0) ? ctl_ls_retry_sql : ctl_ls_sql, &st, cause) != 0)
 		return CTL_ERROR;
 	sqlite3_bind_text(st, 1, a->sink, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, a->state, -1, SQLITE_STATIC);
