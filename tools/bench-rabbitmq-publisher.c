@@ -1,5 +1,5 @@
 /*
- * bench-rabbitmq.c: the baseline for the relay's RabbitMQ figures: a bare rabbitmq-c
+ * bench-rabbitmq-publisher.c: the baseline for the relay's RabbitMQ figures: a bare rabbitmq-c
  * publisher doing what the relay's sink does per message (persistent, mandatory, the same
  * properties, publisher confirms with the same window) and nothing else.
  *
