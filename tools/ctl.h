@@ -10,6 +10,7 @@
 #ifndef TOOLS_CTL_H
 #define TOOLS_CTL_H
 
+#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -60,11 +61,26 @@ int ctl_purge(struct ctl *, int, char **, char **);
 void ctl_usage_line(FILE *f, const struct ctl_command *cmd);
 void ctl_usage_command(FILE *f, const struct ctl_command *cmd);
 
+/*
+ * A command's options, with getopt_long: -h/--help shows the command's help (CTL_HELP);
+ * every other option goes to option(c, optarg, arg, cause), which returns 0, a CTL_USAGE
+ * or CTL_ERROR with a cause, or -1 for an option it does not take (NULL option: the
+ * command takes none). Then more than max_operands operands is a usage error. The
+ * operands are left at argv[optind..].
+ */
 /* getopt's complaint (opterr is off) as a usage error. */
 int ctl_bad_option(int c, int argc, char **argv, char **cause);
 
-/* A usage error for the first of argv[optind..] if there are more than max operands. */
-int ctl_check_operands(int argc, char **argv, int max, char **cause);
+typedef int (*ctl_option_fn)(int c, const char *value, void *arg, char **cause);
+int ctl_parse_options(int argc, char **argv, const char *shortopts,
+    const struct option *longopts, ctl_option_fn option, void *arg, int max_operands,
+    char **cause);
+
+/* For commands that take no option but --help. */
+extern const struct option ctl_help_only[];
+
+/* For commands whose one option is -j/--json: arg is an int set to 1. */
+int ctl_json_option(int c, const char *value, void *arg, char **cause);
 
 /* The option's argument as a whole number in [min, max], else a usage error. */
 int ctl_parse_count(const char *option, const char *arg, int64_t min, int64_t max,

@@ -13,32 +13,13 @@
 #include "ctl.h"
 #include "util.h"
 
-/* For commands that take no options but --help and no arguments. */
-static int
-ctl_no_arguments(int argc, char **argv, char **cause)
-{
-	static const struct option longopts[] = {
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-	int c;
-
-	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
-		if (c != 'h')
-			return ctl_bad_option(c, argc, argv, cause);
-		ctl_usage_command(stdout, ctl_current);
-		return CTL_HELP;
-	}
-	return ctl_check_operands(argc, argv, 0, cause);
-}
-
 int
 ctl_init(struct ctl *ctl, int argc, char **argv, char **cause)
 {
 	outbox *ob;
 	int rc, version;
 
-	if ((rc = ctl_no_arguments(argc, argv, cause)) != 0)
+	if ((rc = ctl_parse_options(argc, argv, ":h", ctl_help_only, NULL, NULL, 0, cause)) != 0)
 		return rc;
 	if ((rc = ctl_open(ctl, OUTBOX_OPEN_CREATE, &ob, cause)) != 0)
 		return rc;
@@ -82,6 +63,20 @@ struct ctl_enqueue_args {
 };
 
 static int
+ctl_enqueue_option(int c, const char *value, void *arg, char **cause)
+{
+	struct ctl_enqueue_args *a = arg;
+
+	switch (c) {
+	case 'k': a->ev.key = value; return 0;
+	case 'H': return ctl_add_header(a->headers, value, cause);
+	case 'i': a->ev.id = value; return 0;
+	case '7': a->uuid7 = 1; return 0;
+	default: return -1;
+	}
+}
+
+static int
 ctl_enqueue_parse(int argc, char **argv, struct ctl_enqueue_args *a, char **cause)
 {
 	static const struct option longopts[] = {
@@ -92,36 +87,15 @@ ctl_enqueue_parse(int argc, char **argv, struct ctl_enqueue_args *a, char **caus
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ":k:H:i:7h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'k':
-			a->ev.key = optarg;
-			break;
-		case 'H':
-			if ((rc = ctl_add_header(a->headers, optarg, cause)) != 0)
-				return rc;
-			break;
-		case 'i':
-			a->ev.id = optarg;
-			break;
-		case '7':
-			a->uuid7 = 1;
-			break;
-		case 'h':
-			ctl_usage_command(stdout, ctl_current);
-			return CTL_HELP;
-		default:
-			return ctl_bad_option(c, argc, argv, cause);
-		}
-	}
+	rc = ctl_parse_options(argc, argv, ":k:H:i:7h", longopts, ctl_enqueue_option, a, 2, cause);
+	if (rc != 0)
+		return rc;
 	if (argc - optind < 2) {
 		*cause = xasprintf("enqueue needs an event NAME and a JSON payload");
 		return CTL_USAGE;
 	}
-	if ((rc = ctl_check_operands(argc, argv, 2, cause)) != 0)
-		return rc;
 	if (a->uuid7 && a->ev.id != NULL) {
 		*cause = xasprintf("--id and --uuid7 cannot be used together");
 		return CTL_USAGE;

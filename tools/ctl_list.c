@@ -69,27 +69,28 @@ struct ctl_ls_args {
 };
 
 static int
-ctl_ls_option(int c, struct ctl_ls_args *a, char **cause)
+ctl_ls_option(int c, const char *value, void *arg, char **cause)
 {
+	struct ctl_ls_args *a = arg;
 	static const char *const states[] = { "pending", "retry", "failed", "delivered" };
 	size_t i;
 
 	switch (c) {
-	case 's': a->sink = optarg; return 0;
-	case 'n': a->name = optarg; return 0;
+	case 's': a->sink = value; return 0;
+	case 'n': a->name = value; return 0;
 	case 'j': a->json = 1; return 0;
-	case 'A': return ctl_parse_time("--since", optarg, &a->since, cause);
-	case 'U': return ctl_parse_time("--until", optarg, &a->until, cause);
-	case 'l': return ctl_parse_count("--limit", optarg, 0, INT64_MAX, &a->limit, cause);
+	case 'A': return ctl_parse_time("--since", value, &a->since, cause);
+	case 'U': return ctl_parse_time("--until", value, &a->until, cause);
+	case 'l': return ctl_parse_count("--limit", value, 0, INT64_MAX, &a->limit, cause);
 	case 'S':
 		for (i = 0; i < sizeof states / sizeof states[0]; i++) {
-			if (strcmp(optarg, states[i]) == 0) {
+			if (strcmp(value, states[i]) == 0) {
 				a->state = states[i];
 				return 0;
 			}
 		}
 		*cause = xasprintf("--state: expected pending, retry, failed or delivered, got "
-		    "\"%s\"", optarg);
+		    "\"%s\"", value);
 		return CTL_USAGE;
 	default:
 		return -1;
@@ -110,19 +111,9 @@ ctl_ls_parse(int argc, char **argv, struct ctl_ls_args *a, char **cause)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int c, rc;
 
-	while ((c = getopt_long(argc, argv, ":s:S:n:l:jh", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			ctl_usage_command(stdout, ctl_current);
-			return CTL_HELP;
-		}
-		if ((rc = ctl_ls_option(c, a, cause)) == -1)
-			return ctl_bad_option(c, argc, argv, cause);
-		if (rc != 0)
-			return rc;
-	}
-	return ctl_check_operands(argc, argv, 0, cause);
+	return ctl_parse_options(argc, argv, ":s:S:n:l:jh", longopts, ctl_ls_option, a, 0,
+	    cause);
 }
 
 /* Long errors are cut in the table (--json has them whole). */
@@ -324,24 +315,16 @@ ctl_show(struct ctl *ctl, int argc, char **argv, char **cause)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int c, rc, json = 0;
+	int rc, json = 0;
 	outbox *ob;
 
-	while ((c = getopt_long(argc, argv, ":jh", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			ctl_usage_command(stdout, ctl_current);
-			return CTL_HELP;
-		}
-		if (c != 'j')
-			return ctl_bad_option(c, argc, argv, cause);
-		json = 1;
-	}
+	if ((rc = ctl_parse_options(argc, argv, ":jh", longopts, ctl_json_option, &json, 1,
+	    cause)) != 0)
+		return rc;
 	if (optind >= argc) {
 		*cause = xasprintf("show needs the ID or SEQ of an event");
 		return CTL_USAGE;
 	}
-	if ((rc = ctl_check_operands(argc, argv, 1, cause)) != 0)
-		return rc;
 	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
 		return rc;
 	rc = ctl_show_event(outbox_db(ob), argv[optind], json, cause);
@@ -437,6 +420,25 @@ ctl_tail_run(struct ctl *ctl, sqlite3 *db, sqlite3_stmt *st, int64_t after, int 
 	return rc;
 }
 
+struct ctl_tail_args {
+	int follow;
+	int64_t lines;
+	const char *glob;
+};
+
+static int
+ctl_tail_option(int c, const char *value, void *arg, char **cause)
+{
+	struct ctl_tail_args *a = arg;
+
+	switch (c) {
+	case 'f': a->follow = 1; return 0;
+	case 'N': a->glob = value; return 0;
+	case 'n': return ctl_parse_count("--lines", value, 0, INT64_MAX, &a->lines, cause);
+	default: return -1;
+	}
+}
+
 int
 ctl_tail(struct ctl *ctl, int argc, char **argv, char **cause)
 {
@@ -447,34 +449,21 @@ ctl_tail(struct ctl *ctl, int argc, char **argv, char **cause)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *glob = NULL;
-	int64_t lines = 10, after;
-	int c, rc = 0, follow = 0;
+	struct ctl_tail_args a = { .lines = 10 };
 	sqlite3_stmt *st;
+	int64_t after;
 	outbox *ob;
+	int rc;
 
-	while (rc == 0 && (c = getopt_long(argc, argv, ":fn:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'f': follow = 1; break;
-		case 'N': glob = optarg; break;
-		case 'n':
-			rc = ctl_parse_count("--lines", optarg, 0, INT64_MAX, &lines, cause);
-			break;
-		case 'h':
-			ctl_usage_command(stdout, ctl_current);
-			return CTL_HELP;
-		default:
-			return ctl_bad_option(c, argc, argv, cause);
-		}
-	}
-	if (rc != 0 || (rc = ctl_check_operands(argc, argv, 0, cause)) != 0)
+	if ((rc = ctl_parse_options(argc, argv, ":fn:h", longopts, ctl_tail_option, &a, 0,
+	    cause)) != 0)
 		return rc;
 	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
 		return rc;
-	if ((rc = ctl_tail_start(outbox_db(ob), lines, glob, &after, cause)) == 0 &&
+	if ((rc = ctl_tail_start(outbox_db(ob), a.lines, a.glob, &after, cause)) == 0 &&
 	    (rc = ctl_prepare(outbox_db(ob), ctl_tail_sql, &st, cause)) == 0) {
-		sqlite3_bind_text(st, 2, glob, -1, SQLITE_STATIC);
-		rc = ctl_tail_run(ctl, outbox_db(ob), st, after, follow, cause);
+		sqlite3_bind_text(st, 2, a.glob, -1, SQLITE_STATIC);
+		rc = ctl_tail_run(ctl, outbox_db(ob), st, after, a.follow, cause);
 		sqlite3_finalize(st);
 	}
 	outbox_close(ob);

@@ -63,17 +63,19 @@ static const char ctl_replay_rewind_count[] =
     "WHERE (?1 IS NULL OR s.name = ?1) AND " CTL_FILTER_MATCH;
 
 static int
-ctl_replay_option(int c, struct ctl_replay_args *a, char **cause)
+ctl_replay_option(int c, const char *value, void *arg, char **cause)
 {
+	struct ctl_replay_args *a = arg;
+
 	switch (c) {
 	case 'f': a->failed = 1; return 0;
-	case 'i': a->id = optarg; return 0;
-	case 'n': a->name = optarg; return 0;
-	case 's': a->sink = optarg; return 0;
+	case 'i': a->id = value; return 0;
+	case 'n': a->name = value; return 0;
+	case 's': a->sink = value; return 0;
 	case 'D': a->dry_run = 1; return 0;
-	case 'S': return ctl_parse_time("--since", optarg, &a->since, cause);
-	case 'U': return ctl_parse_time("--until", optarg, &a->until, cause);
-	case 'F': return ctl_parse_count("--from-seq", optarg, 1, INT64_MAX, &a->from_seq, cause);
+	case 'S': return ctl_parse_time("--since", value, &a->since, cause);
+	case 'U': return ctl_parse_time("--until", value, &a->until, cause);
+	case 'F': return ctl_parse_count("--from-seq", value, 1, INT64_MAX, &a->from_seq, cause);
 	default: return -1;
 	}
 }
@@ -93,19 +95,10 @@ ctl_replay_parse(int argc, char **argv, struct ctl_replay_args *a, char **cause)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int c, rc;
+	int rc;
 
-	while ((c = getopt_long(argc, argv, ":fi:n:F:s:Dh", longopts, NULL)) != -1) {
-		if (c == 'h') {
-			ctl_usage_command(stdout, ctl_current);
-			return CTL_HELP;
-		}
-		if ((rc = ctl_replay_option(c, a, cause)) == -1)
-			return ctl_bad_option(c, argc, argv, cause);
-		if (rc != 0)
-			return rc;
-	}
-	if ((rc = ctl_check_operands(argc, argv, 0, cause)) != 0)
+	if ((rc = ctl_parse_options(argc, argv, ":fi:n:F:s:Dh", longopts, ctl_replay_option, a,
+	    0, cause)) != 0)
 		return rc;
 	if (!a->failed && a->id == NULL && a->name == NULL && a->from_seq == 0 &&
 	    a->since == INT64_MIN && a->until == INT64_MAX) {
@@ -268,9 +261,27 @@ static const char ctl_purge_count[] =
     "SELECT count(*) FROM outbox o WHERE o.seq <= (SELECT min(cursor) FROM outbox_sink) "
     "AND o.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM outbox_retry r WHERE r.seq = o.seq)";
 
+struct ctl_purge_args {
+	int64_t older_than;	/* ms; -1: not given */
+	int64_t batch;
+	int dry_run;
+};
+
 static int
-ctl_purge_parse(int argc, char **argv, int64_t *older_than, int64_t *batch, int *dry_run,
-    char **cause)
+ctl_purge_option(int c, const char *value, void *arg, char **cause)
+{
+	struct ctl_purge_args *a = arg;
+
+	switch (c) {
+	case 'o': return ctl_parse_duration("--older-than", value, &a->older_than, cause);
+	case 'b': return ctl_parse_count("--batch", value, 1, 1000000, &a->batch, cause);
+	case 'D': a->dry_run = 1; return 0;
+	default: return -1;
+	}
+}
+
+static int
+ctl_purge_parse(int argc, char **argv, struct ctl_purge_args *a, char **cause)
 {
 	static const struct option longopts[] = {
 		{ "older-than", required_argument, NULL, 'o' },
@@ -279,31 +290,16 @@ ctl_purge_parse(int argc, char **argv, int64_t *older_than, int64_t *batch, int 
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int c, rc = 0;
+	int rc;
 
-	while (rc == 0 && (c = getopt_long(argc, argv, ":o:b:Dh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'o':
-			rc = ctl_parse_duration("--older-than", optarg, older_than, cause);
-			break;
-		case 'b':
-			rc = ctl_parse_count("--batch", optarg, 1, 1000000, batch, cause);
-			break;
-		case 'D':
-			*dry_run = 1;
-			break;
-		case 'h':
-			ctl_usage_command(stdout, ctl_current);
-			return CTL_HELP;
-		default:
-			return ctl_bad_option(c, argc, argv, cause);
-		}
-	}
-	if (rc == 0 && (rc = ctl_check_operands(argc, argv, 0, cause)) == 0 && *older_than < 0) {
+	if ((rc = ctl_parse_options(argc, argv, ":o:b:Dh", longopts, ctl_purge_option, a, 0,
+	    cause)) != 0)
+		return rc;
+	if (a->older_than < 0) {
 		*cause = xasprintf("say how old: --older-than DURATION (e.g. 7d)");
-		rc = CTL_USAGE;
+		return CTL_USAGE;
 	}
-	return rc;
+	return 0;
 }
 
 static int
@@ -352,23 +348,24 @@ ctl_purge_run(outbox *ob, int64_t cutoff, int batch, int64_t total, int64_t *pur
 int
 ctl_purge(struct ctl *ctl, int argc, char **argv, char **cause)
 {
-	int64_t older_than = -1, batch = 1000, total = 0, purged = 0, cutoff;
-	int rc, dry_run = 0;
+	struct ctl_purge_args a = { .older_than = -1, .batch = 1000 };
+	int64_t total = 0, purged = 0, cutoff;
 	outbox *ob;
+	int rc;
 
-	if ((rc = ctl_purge_parse(argc, argv, &older_than, &batch, &dry_run, cause)) != 0)
+	if ((rc = ctl_purge_parse(argc, argv, &a, cause)) != 0)
 		return rc;
 	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
 		return rc;
-	cutoff = util_now_ms() - older_than;
+	cutoff = util_now_ms() - a.older_than;
 	rc = ctl_purge_candidates(outbox_db(ob), cutoff, &total, cause);
-	if (rc != 0 || dry_run) {
+	if (rc != 0 || a.dry_run) {
 		outbox_close(ob);
 		if (rc == 0)
 			printf("would purge %" PRId64 " event%s\n", total, total == 1 ? "" : "s");
 		return rc;
 	}
-	rc = ctl_purge_run(ob, cutoff, (int)batch, total, &purged, cause);
+	rc = ctl_purge_run(ob, cutoff, (int)a.batch, total, &purged, cause);
 	if (rc == 0)
 		printf("purged %" PRId64 " event%s\n", purged, purged == 1 ? "" : "s");
 	return rc;

@@ -129,6 +129,23 @@ ctl_status_verdict(const struct ctl_status_totals *t, int64_t max_age_ms, int js
 	return CTL_UNHEALTHY;
 }
 
+struct ctl_status_args {
+	int json;
+	int64_t max_age;	/* ms; -1: not given */
+};
+
+static int
+ctl_status_option(int c, const char *value, void *arg, char **cause)
+{
+	struct ctl_status_args *a = arg;
+
+	if (c == 'j') {
+		a->json = 1;
+		return 0;
+	}
+	return c == 'a' ? ctl_parse_duration("--max-age", value, &a->max_age, cause) : -1;
+}
+
 int
 ctl_status(struct ctl *ctl, int argc, char **argv, char **cause)
 {
@@ -138,41 +155,26 @@ ctl_status(struct ctl *ctl, int argc, char **argv, char **cause)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
+	struct ctl_status_args a = { .max_age = -1 };
 	struct ctl_status_totals tot = { .oldest = -1 };
-	int64_t max_age = -1;
 	char *events = NULL;
-	int c, rc, json = 0, version;
+	int rc, version;
 	outbox *ob;
 
-	while ((c = getopt_long(argc, argv, ":ja:h", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j':
-			json = 1;
-			break;
-		case 'a':
-			if ((rc = ctl_parse_duration("--max-age", optarg, &max_age, cause)) != 0)
-				return rc;
-			break;
-		case 'h':
-			ctl_usage_command(stdout, ctl_current);
-			return CTL_HELP;
-		default:
-			return ctl_bad_option(c, argc, argv, cause);
-		}
-	}
-	if ((rc = ctl_check_operands(argc, argv, 0, cause)) != 0)
+	rc = ctl_parse_options(argc, argv, ":ja:h", longopts, ctl_status_option, &a, 0, cause);
+	if (rc != 0)
 		return rc;
 	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
 		return rc;
-	if ((rc = ctl_user_version(outbox_db(ob), &version, cause)) == 0 && !json &&
+	if ((rc = ctl_user_version(outbox_db(ob), &version, cause)) == 0 && !a.json &&
 	    (rc = ctl_status_events(outbox_db(ob), &events, cause)) == 0)
 		printf("%s: schema version %d, %s\n", ctl->database, version, events);
 	if (rc == 0)
-		rc = ctl_status_query(outbox_db(ob), json, &tot, cause);
-	if (rc == 0 && !json && tot.sinks > 0)
+		rc = ctl_status_query(outbox_db(ob), a.json, &tot, cause);
+	if (rc == 0 && !a.json && tot.sinks > 0)
 		ctl_status_print_totals(&tot);
 	if (rc == 0)
-		rc = ctl_status_verdict(&tot, max_age, json);
+		rc = ctl_status_verdict(&tot, a.max_age, a.json);
 	free(events);
 	outbox_close(ob);
 	return rc;
@@ -271,6 +273,26 @@ ctl_sinks_rm(sqlite3 *db, const char *sink, int yes, char **cause)
 	return 0;
 }
 
+struct ctl_sinks_args {
+	int json, yes;
+};
+
+static int
+ctl_sinks_option(int c, const char *value, void *arg, char **cause)
+{
+	struct ctl_sinks_args *a = arg;
+
+	(void)value;
+	(void)cause;
+	if (c == 'j')
+		a->json = 1;
+	else if (c == 'y')
+		a->yes = 1;
+	else
+		return -1;
+	return 0;
+}
+
 int
 ctl_sinks(struct ctl *ctl, int argc, char **argv, char **cause)
 {
@@ -280,20 +302,13 @@ ctl_sinks(struct ctl *ctl, int argc, char **argv, char **cause)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	int c, rc, json = 0, yes = 0, rm;
+	struct ctl_sinks_args a = { 0 };
 	outbox *ob;
+	int rc, rm;
 
-	while ((c = getopt_long(argc, argv, ":jyh", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'j': json = 1; break;
-		case 'y': yes = 1; break;
-		case 'h':
-			ctl_usage_command(stdout, ctl_current);
-			return CTL_HELP;
-		default:
-			return ctl_bad_option(c, argc, argv, cause);
-		}
-	}
+	if ((rc = ctl_parse_options(argc, argv, ":jyh", longopts, ctl_sinks_option, &a, 2,
+	    cause)) != 0)
+		return rc;
 	rm = optind < argc && strcmp(argv[optind], "rm") == 0;
 	if (optind < argc && !rm) {
 		*cause = xasprintf("unknown sinks command '%s' (only 'rm NAME')", argv[optind]);
@@ -303,18 +318,16 @@ ctl_sinks(struct ctl *ctl, int argc, char **argv, char **cause)
 		*cause = xasprintf("sinks rm needs the NAME of a sink");
 		return CTL_USAGE;
 	}
-	if ((rc = ctl_check_operands(argc, argv, rm ? 2 : 0, cause)) != 0)
-		return rc;
-	if (rm && json) {
+	if (rm && a.json) {
 		*cause = xasprintf("--json is for listing sinks, not for rm");
 		return CTL_USAGE;
 	}
 	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
 		return rc;
 	if (rm)
-		rc = ctl_sinks_rm(outbox_db(ob), argv[optind + 1], yes, cause);
+		rc = ctl_sinks_rm(outbox_db(ob), argv[optind + 1], a.yes, cause);
 	else
-		rc = ctl_sinks_list(outbox_db(ob), json, cause);
+		rc = ctl_sinks_list(outbox_db(ob), a.json, cause);
 	outbox_close(ob);
 	return rc;
 }

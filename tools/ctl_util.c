@@ -53,12 +53,42 @@ ctl_bad_option(int c, int argc, char **argv, char **cause)
 	return CTL_USAGE;
 }
 
+const struct option ctl_help_only[] = {
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 }
+};
+
 int
-ctl_check_operands(int argc, char **argv, int max, char **cause)
+ctl_json_option(int c, const char *value, void *arg, char **cause)
 {
-	if (argc - optind <= max)
+	(void)value;
+	(void)cause;
+	if (c != 'j')
+		return -1;
+	*(int *)arg = 1;
+	return 0;
+}
+
+int
+ctl_parse_options(int argc, char **argv, const char *shortopts, const struct option *longopts,
+    ctl_option_fn option, void *arg, int max_operands, char **cause)
+{
+	int c, rc;
+
+	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+		if (c == 'h') {
+			ctl_usage_command(stdout, ctl_current);
+			return CTL_HELP;
+		}
+		rc = option != NULL && c != '?' && c != ':' ? option(c, optarg, arg, cause) : -1;
+		if (rc == -1)
+			return ctl_bad_option(c, argc, argv, cause);
+		if (rc != 0)
+			return rc;
+	}
+	if (argc - optind <= max_operands)
 		return 0;
-	*cause = xasprintf("unexpected argument '%s'", argv[optind + max]);
+	*cause = xasprintf("unexpected argument '%s'", argv[optind + max_operands]);
 	return CTL_USAGE;
 }
 
