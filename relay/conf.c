@@ -25,6 +25,21 @@
 
 #define CONF_SINK_NAME_MAX 64
 
+/* Does the line around at look like it holds a password (a key, or a URL's user info)? */
+static int
+conf_line_secret(const char *text, const char *at)
+{
+	const char *p = at;
+
+	while (p > text && p[-1] != '\n')
+		p--;
+	for (; *p != '\0' && *p != '\n'; p++) {
+		if (*p == '@' || strncmp(p, "password", 8) == 0)
+			return 1;
+	}
+	return 0;
+}
+
 cJSON *
 conf_parse_json(const char *text, const char *path, char **cause)
 {
@@ -52,6 +67,9 @@ conf_parse_json(const char *text, const char *path, char **cause)
 	near[i] = '\0';
 	if (*end == '\0')
 		*cause = xasprintf("%s:%d:%d: invalid JSON: unexpected end of file", path, line, col);
+	else if (conf_line_secret(text, end))
+		*cause = xasprintf("%s:%d:%d: invalid JSON (not quoted: the line may hold a "
+		    "password)", path, line, col);
 	else
 		*cause = xasprintf("%s:%d:%d: invalid JSON near '%s'", path, line, col, near);
 	return NULL;

@@ -450,7 +450,10 @@ class Relay(Process):
         argv = [OUTBOXD]
         if config is not None:
             self.config_path = os.path.join(base, name + ".json")
-            with open(self.config_path, "w") as f:
+            # Private, as a config that may hold a password should be (outboxd warns
+            # about one that other users can read).
+            fd = os.open(self.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
                 json.dump(config, f, indent=1)
             argv += ["-c", self.config_path]
         argv += list(args)

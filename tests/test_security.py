@@ -26,8 +26,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tap  # noqa: E402
-from harness import (EXIT_OK, EXIT_UNREACHABLE, OUTBOXD, BrokerCase,  # noqa: E402
-                     OutboxDB, RedisServer, Subscriber, TempDir)
+from harness import (EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE, OUTBOXD,  # noqa: E402
+                     BrokerCase, OutboxDB, RedisServer, Subscriber, TempDir)
 from harness_rabbitmq import RABBIT_BIN, RabbitNode, rabbit_port  # noqa: E402
 
 tap.require_programs("redis-server", "openssl", "ps",
@@ -174,6 +174,21 @@ class RedisSecurity(SecurityCase):
         rc, log = r.once()
         self.assertEqual(rc, EXIT_OK, log)
         self.assertIn("holds a password and other users can read it (mode 0604)", log)
+        self.assert_no_secret(log, PASSWORD)
+
+
+    def test_malformed_config_does_not_quote_a_password(self):
+        r = self.relay_env(None)
+        path = self.tmp.join("bad.json")
+        with open(path, "w") as f:
+            f.write('{\n "outbox.database": "%s",\n "redis.password": "%s" "x"\n}\n'
+                    % (self.db.path, PASSWORD))
+        os.chmod(path, 0o600)
+        r.argv += ["-c", path]
+        rc, log = r.once()
+        self.assertEqual(rc, EXIT_CONFIG, log)
+        self.assertIn("%s:3:" % path, log)
+        self.assertIn("invalid JSON (not quoted: the line may hold a password)", log)
         self.assert_no_secret(log, PASSWORD)
 
 
