@@ -18,6 +18,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sqlite3.h>
 
 #include "envelope.h"
@@ -27,6 +28,8 @@
 
 /* After activity, look again this soon (microseconds), doubling up to the poll interval. */
 #define SETTLE_US 100
+/* After a pass that broke, pause this long (ms), doubling up to the poll interval. */
+#define TROUBLE_MS 100
 
 /* Keys of the events in flight or waiting, within one batch: a small hash set of
  * borrowed strings, cleared between batches. */
@@ -657,6 +660,8 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 {
 	struct relay r;
 	int64_t poll_us = 100, max_us = (int64_t)cf->poll_interval_ms * 1000, sleep_us;
+	int64_t pause_ms = 0;
+	struct timespec pause;
 	int work, n, trouble, status = 0;
 	size_t i;
 
@@ -682,6 +687,26 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 			status = RELAY_EXIT_UNREACHABLE;
 			break;
 		}
+		if (trouble) {
+			/*
+			 * A pass broke (the database refused the bookkeeping: full disk, locked; or a
+			 * broker dropped us). Pause before the next one, and let no wake-up cut the
+			 * pause short: our own failed write touches the WAL, and waking on it
+			 * published the unrecorded batch again in a tight loop (thousands of times a
+			 * second while the disk was full).
+			 */
+			pause_ms = pause_ms == 0 ? TROUBLE_MS : pause_ms * 2;
+			if (pause_ms > cf->poll_interval_ms)
+				pause_ms = cf->poll_interval_ms > TROUBLE_MS ? cf->poll_interval_ms
+				    : TROUBLE_MS;
+			relay_idle(&r);
+			pause.tv_sec = pause_ms / 1000;
+			pause.tv_nsec = (pause_ms % 1000) * 1000000;
+			nanosleep(&pause, NULL);   /* SIGTERM ends it early (EINTR) */
+			poll_us = SETTLE_US;
+			continue;
+		}
+		pause_ms = 0;
 		if (work > 0) {
 			poll_us = SETTLE_US;
 			continue;
