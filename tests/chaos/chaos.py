@@ -272,6 +272,7 @@ class Supervisor:
         self.starts = 0
         self.kills = 0
         self.exits = []          # (status, log tail) of exits we did not cause
+        self.exit_reasons = collections.Counter()
         self.peak_hwm_kb = 0
         self.peak_rss_kb = 0
         self.stopping = False
@@ -315,9 +316,15 @@ class Supervisor:
                     self._sample(self.relay.pid)
                 elif not self.stopping and self.relay.proc is not None:
                     rc = self.relay.proc.returncode
-                    tail = self.relay.log()[-1500:]
+                    pid = self.relay.proc.pid
+                    text = self.relay.log()
+                    tail = text[-1500:]
+                    mine = [ln for ln in text.splitlines() if "outboxd[%d]" % pid in ln]
+                    why = (mine[-1] if mine else "").split(": ", 1)[-1]
                     self.exits.append((rc, tail))
-                    log("relay exited by itself with status %s; restarting it" % rc)
+                    self.exit_reasons[why] += 1
+                    log("relay exited by itself with status %s (%s); restarting it"
+                        % (rc, why))
                     time.sleep(0.5)
                     self.relay.start()
                     self.starts += 1
@@ -391,9 +398,12 @@ class Faults:
         try:
             with lock:
                 # A fault that waited for the previous one of its kind past the end of
-                # the window is dropped (counted as skipped).
-                done = False if self.closing.is_set() else \
-                    getattr(self, "_" + kind.replace("-", "_"))(p)
+                # the window is dropped (counted as skipped), unless it is the only one
+                # of its kind.
+                if self.closing.is_set() and self.counts[kind] > 0:
+                    done = False
+                else:
+                    done = getattr(self, "_" + kind.replace("-", "_"))(p)
             if done:
                 self.counts[kind] += 1
                 if isinstance(done, str):
@@ -577,6 +587,7 @@ class Run:
                 self.progress(start)
         log("faults stop; waiting for the last ones to end")
         self.faults.finish()
+        log("faults over; stopping the producers")
         self.disk.restore()
         self.check_producers()
         for p in self.producers:
@@ -603,6 +614,7 @@ class Run:
             res["drained"] = False
             log("the relay did not drain within %.0fs" % a.drain_timeout)
         res["drain_s"] = round(time.monotonic() - t0, 1)
+        log("relay drained in %.1fs; waiting for the consumer" % res["drain_s"])
         committed = self.committed()
         t1 = time.monotonic()
         while time.monotonic() - t1 < 60:
@@ -613,6 +625,7 @@ class Run:
         rc = self.supervisor.stop()
         res["relay_final_exit"] = rc
         self.consumer.stop()
+        log("consumer done in %.1fs; checking" % res["consumer_wait_s"])
         self.evaluate(res, committed)
         return res
 
@@ -660,9 +673,10 @@ class Run:
                         errors.update(v)
                     else:
                         stats[k] += v
-        bad_orders = db.query("SELECT count(*) FROM orders b WHERE b.events <> (SELECT "
-                              "count(*) FROM outbox o WHERE json_extract(o.payload, "
-                              "'$.order') = b.order_id)")[0][0]
+        bad_orders = db.query("SELECT count(*) FROM orders b LEFT JOIN (SELECT "
+                              "json_extract(payload, '$.order') AS o, count(*) AS n FROM "
+                              "outbox GROUP BY o) e ON e.o = b.order_id "
+                              "WHERE coalesce(e.n, 0) <> b.events")[0][0]
         res.update({
             "transactions": stats["transactions"] + self.faults.counts["write-hold"],
             "committed": len(committed),
@@ -689,6 +703,7 @@ class Run:
             "relay_restarts": self.supervisor.starts - 1,
             "relay_kills": self.supervisor.kills,
             "relay_own_exits": [rc for rc, _ in self.supervisor.exits],
+            "relay_own_exit_reasons": dict(self.supervisor.exit_reasons),
             "relay_peak_hwm_kb": self.supervisor.peak_hwm_kb,
             "relay_peak_rss_kb": self.supervisor.peak_rss_kb,
             "consumer_reconnects": self.consumer.reconnects,
@@ -850,8 +865,9 @@ def main(a):
         if r.get("relay_log_counts"):
             print("%s: relay log lines %s" % (r["broker"], r["relay_log_counts"]))
         if r.get("relay_own_exits"):
-            print("%s: note: the relay exited by itself %d times (statuses %s)"
-                  % (r["broker"], len(r["relay_own_exits"]), r["relay_own_exits"]))
+            print("%s: note: the relay exited by itself %d times (statuses %s): %s"
+                  % (r["broker"], len(r["relay_own_exits"]), r["relay_own_exits"],
+                     r.get("relay_own_exit_reasons")))
     print("seed %d: %s" % (a.seed, "PASS" if status == 0 else "FAIL"))
     if a.json:
         with open(a.json, "w") as f:
