@@ -14,7 +14,8 @@ For each broker (Redis streams, then RabbitMQ), on private servers started here:
                               restart; RabbitMQ: SIGKILL of the node and restart, or
                               stop_app/start_app
                 broker-stall  SIGSTOP of the server for 1-5 s, then SIGCONT
-                write-hold    a transaction holding the write lock for 0.5-3 s
+                write-hold    a transaction holding the write lock for 0.5-3 s, one in
+                              five for 5.5-7 s, past the relay's 5 s busy timeout
                               (BEGIN IMMEDIATE ... sleep ... COMMIT or ROLLBACK)
                 disk-full     the database lives on a private tmpfs; its size is cut to
                               what is used (so SQLite gets SQLITE_FULL) for 1-5 s
@@ -363,7 +364,9 @@ def plan_faults(rng, duration, kinds, broker):
             elif kind == "broker-stall":
                 p = {"secs": rng.uniform(1.0, 5.0)}
             elif kind == "write-hold":
-                p = {"secs": rng.uniform(0.5, 3.0), "rollback": rng.random() < 0.25}
+                # One in five outlasts the relay's 5 s busy timeout: SQLITE_BUSY for it.
+                p = {"secs": rng.uniform(5.5, 7.0) if rng.random() < 0.2
+                     else rng.uniform(0.5, 3.0), "rollback": rng.random() < 0.25}
             else:
                 p = {"secs": rng.uniform(1.0, 5.0), "slack": rng.randrange(0, 64 << 10)}
             if kind in kinds:
