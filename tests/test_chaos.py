@@ -42,12 +42,22 @@ class TestChaos(unittest.TestCase):
               "--broker %s --duration %.0f --seed %d)"
               % (broker, SEED, DURATION, SEED, CHAOS, BUILDDIR, broker, DURATION, SEED))
         sys.stdout.flush()
-        p = subprocess.run([sys.executable, CHAOS, "--builddir", BUILDDIR, "--broker", broker,
-                            "--duration", str(DURATION), "--seed", str(SEED),
-                            "--drain-timeout", "120", "--json", out],
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           timeout=DURATION + 420)
-        for line in p.stdout.splitlines():
+        p = subprocess.Popen([sys.executable, CHAOS, "--builddir", BUILDDIR, "--broker", broker,
+                              "--duration", str(DURATION), "--seed", str(SEED),
+                              "--drain-timeout", "120", "--json", out],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            text, _ = p.communicate(timeout=DURATION + 420)
+        except subprocess.TimeoutExpired:
+            # SIGTERM first: chaos.py then stops its servers and unmounts its tmpfs.
+            p.terminate()
+            try:
+                text, _ = p.communicate(timeout=90)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                text, _ = p.communicate()
+            text += "\n(chaos.py did not finish within %.0fs)" % (DURATION + 420)
+        for line in text.splitlines():
             print("# " + line)
         sys.stdout.flush()
         self.assertTrue(os.path.exists(out), "chaos.py wrote no results (exit %d)"
