@@ -36,6 +36,9 @@ struct outbox {
 static const char outbox_insert_sql[] =
     "INSERT INTO outbox(id, name, payload, headers, key) VALUES (?1, ?2, ?3, ?4, ?5)";
 
+static int outbox_fail(outbox *ob, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 static int
 outbox_fail(outbox *ob, int code, const char *fmt, ...)
 {

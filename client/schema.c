@@ -20,6 +20,9 @@ extern const char schema_outbox_sql[];
 
 #define SCHEMA_MARKER "-- @migration "
 
+static int schema_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 static int
 schema_fail(char *err, size_t errlen, int code, const char *fmt, ...)
 {
