@@ -207,6 +207,8 @@ class RedisAcl(SecurityCase):
                         "&app.*", "~app.*")
         self.redis.call("ACL", "SETUSER", "nopublish", "on", ">" + PASSWORD,
                         "resetchannels", "-@all", "+ping", "&*")
+        self.redis.call("ACL", "SETUSER", "noping", "on", ">" + PASSWORD,
+                        "resetchannels", "-@all", "+publish", "&*")
 
     def test_publish_only_user(self):
         sub = Subscriber(self.redis, [], ["app.*"])
@@ -224,6 +226,17 @@ class RedisAcl(SecurityCase):
                          ["app.user.login", "app.order.paid"])
         self.assertEqual(self.redis.call("XLEN", "app.audit"), 2)
         self.assertEqual(self.db.retry_rows(), [])
+        self.assert_no_secret(log, PASSWORD)
+
+    def test_user_without_ping_cannot_connect(self):
+        """PING is what tells a refused connection from refused messages: it is needed."""
+        self.db.insert("user.login", {"n": 1})
+        url = "redis://noping@127.0.0.1:%d" % self.redis.port
+        rc, log = self.relay_env(None, ["--db", self.db.path, "--redis", url],
+                                 OUTBOXD_REDIS_PASSWORD=PASSWORD).once()
+        self.assertEqual(rc, EXIT_UNREACHABLE, log)
+        self.assertIn("redis://noping:***@127.0.0.1:%d/0: the server refuses commands: "
+                      "NOPERM" % self.redis.port, log)
         self.assert_no_secret(log, PASSWORD)
 
     def test_user_without_publish_is_refused_clearly(self):
