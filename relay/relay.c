@@ -711,7 +711,7 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 			poll_us = SETTLE_US;
 			continue;
 		}
-		if (opt->once && !trouble)
+		if (opt->once)
 			break;
 		/*
 		 * Idle: sleep until the database changes or something falls due. A change seen by
