@@ -144,9 +144,12 @@ conf_type_error(const char *where, const char *key, const char *want, const cJSO
 	char *got = hidden ? NULL : cJSON_PrintUnformatted(v);
 
 	/* where.key, where alone (a filter or sink entry) or key alone (a top-level key) */
+	char *shown = got != NULL ? util_redact_urls(got) : NULL;
+
 	*cause = xasprintf("%s%s%s: expected %s, got %s", where, *where && *key ? "." : "", key,
-	    want, got != NULL ? got : !hidden ? "?" :
+	    want, shown != NULL ? shown : !hidden ? "?" :
 	    cJSON_IsObject(v) ? "an object" : "an array holding objects");
+	free(shown);
 	cJSON_free(got);
 	return -1;
 }

@@ -108,6 +108,35 @@ util_parse_duration(const char *s, int64_t *ms, char **cause)
 	return -1;
 }
 
+char *
+util_redact_urls(const char *s)
+{
+	/* Each "***" takes the place of at least ":@" and the "://" before it. */
+	char *out = xcalloc(2, strlen(s) + 1), *o = out;
+	const char *p = s, *scheme;
+
+	while ((scheme = strstr(p, "://")) != NULL) {
+		const char *auth = scheme + 3;
+		size_t authlen = strcspn(auth, "/?#\" \t\n");
+		const char *at = memrchr(auth, '@', authlen);
+		const char *colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+
+		if (colon == NULL) {
+			memcpy(o, p, (size_t)(auth - p));
+			o += auth - p;
+			p = auth;
+			continue;
+		}
+		memcpy(o, p, (size_t)(colon + 1 - p));
+		o += colon + 1 - p;
+		memcpy(o, "***", 3);
+		o += 3;
+		p = at;
+	}
+	strcpy(o, p);
+	return out;
+}
+
 static int
 util_hex(int c)
 {

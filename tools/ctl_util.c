@@ -132,7 +132,7 @@ ctl_iso8601_shape(const char *s)
 	for (i = sizeof shapes / sizeof shapes[0]; i-- > 0; ) {
 		const char *p = shapes[i];
 
-		for (n = 0; p[n] != '\0' && n < len; n++) {
+		for (n = 0; n < len && p[n] != '\0'; n++) {
 			if (p[n] == 'd' ? !isdigit((unsigned char)s[n]) :
 			    p[n] == '?' ? s[n] != 'T' && s[n] != ' ' : s[n] != p[n])
 				break;
