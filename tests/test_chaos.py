@@ -16,13 +16,17 @@ import random
 import shutil
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(1, os.path.join(os.path.dirname(os.path.abspath(__file__)), "chaos"))
 
 import tap  # noqa: E402
-from harness import BUILDDIR, OUTBOXD, TempDir  # noqa: E402
+from harness import (BUILDDIR, OUTBOXD, OutboxDB, RedisServer, Relay,  # noqa: E402
+                     TempDir, wait_for)
 from harness_rabbitmq import RABBIT_BIN  # noqa: E402
+from chaos import DiskFull  # noqa: E402
 
 tap.require_programs(OUTBOXD)
 
@@ -93,6 +97,55 @@ class TestChaos(unittest.TestCase):
         except ImportError:
             self.skipTest("python3-pika is not installed")
         self.chaos("rabbitmq")
+
+
+class TestFullDisk(unittest.TestCase):
+    """What the chaos suite found: with the database's disk full the relay could not
+    record a batch it had published, woke at once on its own write to the WAL and
+    published the batch again, hundreds of thousands of times in a few seconds."""
+
+    def test_full_disk_does_not_republish_in_a_loop(self):
+        if not shutil.which("redis-server"):
+            self.skipTest("redis-server not found")
+        tmp = TempDir("chaos-disk")
+        self.addCleanup(tmp.cleanup)
+        disk = DiskFull(tmp.join("fs"))
+        self.addCleanup(disk.unmount)
+        if not disk.mounted:
+            print("# cannot mount a tmpfs (%s): nothing to check here" % disk.why)
+            return
+        db = OutboxDB(os.path.join(disk.path, "app.db"))
+        first = db.insert_many([("e", {"i": i}) for i in range(1000)])
+        redis = RedisServer(tmp)
+        redis.start()
+        self.addCleanup(redis.stop)
+        relay = Relay(tmp, {"outbox.database": db.path, "system.queue-adapter": "redis",
+                            "redis.port": redis.port, "redis.mode": "stream",
+                            "redis.channel-name": "s", "relay.batch-size": 256})
+        relay.start()
+        self.addCleanup(relay.stop)
+        wait_for(lambda: redis.call("XLEN", "s") >= 1000, 30, what="the first 1000")
+        # Paused, so that it meets the full disk with a batch to record.
+        relay.pause()
+        second = db.insert_many([("f", {"i": i}) for i in range(1000)])
+        try:
+            self.assertTrue(disk.fill(0), "could not shrink the tmpfs")
+            relay.resume()
+            time.sleep(3)
+            published = redis.call("XLEN", "s") - 1000
+        finally:
+            disk.restore()
+        wait_for(lambda: db.cursor("redis") == db.max_seq(), 30, what="the drain")
+        self.assertEqual(relay.stop(), 0)
+        self.assertIsNone(relay.sanitizer_report())
+        failures = relay.log().count("database or disk is full")
+        print("# 3 s of full disk: %d entries published for 1000 events, %d failed "
+              "commits" % (published, failures))
+        self.assertGreater(failures, 0, "the disk was never full for the relay")
+        # A pause of 100 ms doubling to 1 s: a handful of attempts of 256 events each.
+        self.assertLess(published, 1000 + 20 * 256, "the relay published in a loop")
+        ids = {json.loads(f[1])["id"] for _, f in redis.call("XRANGE", "s", "-", "+")}
+        self.assertEqual({eid for _, eid in first + second} - ids, set())
 
 
 if __name__ == "__main__":
