@@ -165,11 +165,58 @@ relay_filter_match(const struct relay_sink *rs, const char *name, const char *pu
 	return 0;
 }
 
+/* The next pause after trouble: TROUBLE_MS, doubling up to the poll interval. */
+static int64_t
+relay_next_pause(const struct relay *r, int64_t pause_ms)
+{
+	int64_t max = r->cf->poll_interval_ms > TROUBLE_MS ? r->cf->poll_interval_ms : TROUBLE_MS;
+
+	pause_ms = pause_ms == 0 ? TROUBLE_MS : pause_ms * 2;
+	return pause_ms < max ? pause_ms : max;
+}
+
+/* Sleep, whatever the database does meanwhile; SIGTERM ends it early (EINTR). */
+static void
+relay_pause(int64_t ms)
+{
+	struct timespec pause = { .tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000 };
+
+	nanosleep(&pause, NULL);
+}
+
+/*
+ * Register the sink (a write). A database locked past the busy timeout or a full disk
+ * passes: wait for it, rather than exit and leave it to a supervisor (with --once, exit).
+ */
+static int
+relay_register(struct relay *r, struct relay_sink *rs)
+{
+	int64_t pause_ms = 0;
+	char *cause = NULL;
+
+	while (store_sink_register(r->st, rs->sk->name, rs->sk->ops->type, rs->cs->filter,
+	    rs->cs->prefix, &rs->cursor, &cause) != 0) {
+		if (!store_failure_passes(r->st) || r->opt->once || *r->opt->stop) {
+			log_error("sink %s: %s", rs->sk->name, cause);
+			free(cause);
+			return -1;
+		}
+		if (pause_ms == 0)
+			log_warn("sink %s: %s; trying again until it passes", rs->sk->name, cause);
+		free(cause);
+		cause = NULL;
+		pause_ms = relay_next_pause(r, pause_ms);
+		relay_pause(pause_ms);
+	}
+	if (pause_ms != 0)
+		log_info("sink %s: registered", rs->sk->name);
+	return 0;
+}
+
 static int
 relay_setup(struct relay *r, struct conf *cf, struct store *st, struct wake *wake,
     const struct relay_options *opt)
 {
-	char *cause = NULL;
 	size_t i;
 
 	memset(r, 0, sizeof *r);
@@ -193,12 +240,8 @@ relay_setup(struct relay *r, struct conf *cf, struct store *st, struct wake *wak
 		rs->cs = &cf->sinks[i];
 		rs->sk = &rs->cs->sink;
 		rs->patterns = relay_parse_filter(rs->cs->filter);
-		if (store_sink_register(st, rs->sk->name, rs->sk->ops->type, rs->cs->filter,
-		    rs->cs->prefix, &rs->cursor, &cause) != 0) {
-			log_error("sink %s: %s", rs->sk->name, cause);
-			free(cause);
+		if (relay_register(r, rs) != 0)
 			return -1;
-		}
 		log_info("sink %s: %s, from seq %lld", rs->sk->name, rs->sk->target,
 		    (long long)rs->cursor);
 	}
@@ -661,7 +704,6 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 	struct relay r;
 	int64_t poll_us = 100, max_us = (int64_t)cf->poll_interval_ms * 1000, sleep_us;
 	int64_t pause_ms = 0;
-	struct timespec pause;
 	int work, n, trouble, status = 0;
 	size_t i;
 
@@ -695,14 +737,9 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 			 * published the unrecorded batch again in a tight loop (thousands of times a
 			 * second while the disk was full).
 			 */
-			pause_ms = pause_ms == 0 ? TROUBLE_MS : pause_ms * 2;
-			if (pause_ms > cf->poll_interval_ms)
-				pause_ms = cf->poll_interval_ms > TROUBLE_MS ? cf->poll_interval_ms
-				    : TROUBLE_MS;
+			pause_ms = relay_next_pause(&r, pause_ms);
 			relay_idle(&r);
-			pause.tv_sec = pause_ms / 1000;
-			pause.tv_nsec = (pause_ms % 1000) * 1000000;
-			nanosleep(&pause, NULL);   /* SIGTERM ends it early (EINTR) */
+			relay_pause(pause_ms);
 			poll_us = SETTLE_US;
 			continue;
 		}
@@ -719,7 +756,7 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 		 * and less often; without inotify this same schedule is the adaptive poll.
 		 */
 		relay_idle(&r);
-		sleep_us = (int64_t)relay_sleep_ms(&r, trouble ? 100 : cf->poll_interval_ms) * 1000;
+		sleep_us = (int64_t)relay_sleep_ms(&r, cf->poll_interval_ms) * 1000;
 		if (poll_us < sleep_us)
 			sleep_us = poll_us;
 		if (wake_wait(wake, sleep_us))

@@ -381,6 +381,19 @@ fail:
 }
 
 int
+store_failure_passes(struct store *st)
+{
+	switch (sqlite3_errcode(st->db)) {
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+	case SQLITE_FULL:
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int
 store_sink_cursor(struct store *st, const char *sink, int64_t *cursor, char **cause)
 {
 	sqlite3_stmt *s = store_stmt(st, STORE_SINK_CURSOR);

@@ -82,6 +82,10 @@ int store_key_waiting(struct store *st, const char *sink, const char *key, int64
 int store_record(struct store *st, const char *sink, int64_t from, int64_t to,
     const struct store_outcome *outcomes, size_t n, int *moved, char **cause);
 
+/* Did the last failure come from a state that passes (the database locked past the busy
+ * timeout, a full disk) rather than from the database itself? */
+int store_failure_passes(struct store *st);
+
 /* The sink's cursor as stored (-1 if the sink has no row). */
 int store_sink_cursor(struct store *st, const char *sink, int64_t *cursor, char **cause);
 

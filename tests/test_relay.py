@@ -303,6 +303,39 @@ class TestConfigErrors(RelayCase):
 
 
 class TestDatabases(RelayCase):
+    def test_start_waits_while_the_database_is_locked(self):
+        # Registering the sink is a write: a lock held past the busy timeout (5 s) at
+        # start-up is waited out, not an exit.
+        self.db.insert("a.b", {"x": 1})
+        holder = sqlite3.connect(self.db.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        r = self.relay(FAST).start()
+        try:
+            r.wait_log("sink stdout: cannot register the sink: database is locked; trying "
+                       "again until it passes", timeout=30)
+            self.assertTrue(r.running())
+        finally:
+            holder.execute("COMMIT")
+            holder.close()
+        r.wait_log("sink stdout: registered", timeout=30)
+        wait_for(lambda: len(r.output().splitlines()) == 1, 10, what="the event")
+        self.assertEqual(r.stop(), 0)
+        levels = [level for level, _ in log_lines(r.log())]
+        self.assertEqual(levels.count("warn"), 1, r.log())
+        self.assertNotIn("error", levels)
+
+    def test_once_does_not_wait_for_a_locked_database(self):
+        holder = sqlite3.connect(self.db.path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            rc, _, err = self.once(FAST)
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        self.assertEqual(rc, 1, err)
+        self.assertIn(("error", "sink stdout: cannot register the sink: database is locked"),
+                      log_lines(err))
+
     def test_missing_database(self):
         for path in (self.tmp.join("missing.db"), self.tmp.join("no", "dir", "x.db")):
             before = sorted(os.listdir(self.tmp.path))
