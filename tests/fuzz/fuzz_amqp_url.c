@@ -18,17 +18,7 @@
 #include <string.h>
 
 #include "amqp_url.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(cond, ...) do {                                                   \
-	if (!(cond)) {                                                                     \
-		fprintf(stderr, "fuzz_amqp_url: check failed: %s: ", #cond);                    \
-		fprintf(stderr, __VA_ARGS__);                                                  \
-		fputc('\n', stderr);                                                           \
-		abort();                                                                       \
-	}                                                                                  \
-} while (0)
+#include "fuzz.h"
 
 /*
  * url with its password (after the first ':' and before the last '@' of the user

@@ -27,18 +27,7 @@
 
 #include "conf.h"
 #include "log.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(cond, ...) do {                                                   \
-	if (!(cond)) {                                                                     \
-		fprintf(stderr, "fuzz_conf: check failed: %s: ", #cond);                       \
-		fprintf(stderr, __VA_ARGS__);                                                  \
-		fputc('\n', stderr);                                                           \
-		abort();                                                                       \
-	}                                                                                  \
-} while (0)
+#include "fuzz.h"
 
 static int fuzz_fd = -1;
 static char fuzz_path[64];

@@ -21,36 +21,9 @@
 #include <cjson/cJSON.h>
 
 #include "envelope.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(cond, ...) do {                                                   \
-	if (!(cond)) {                                                                     \
-		fprintf(stderr, "fuzz_envelope: check failed: %s: ", #cond);                   \
-		fprintf(stderr, __VA_ARGS__);                                                  \
-		fputc('\n', stderr);                                                           \
-		abort();                                                                       \
-	}                                                                                  \
-} while (0)
+#include "fuzz.h"
 
 #define FUZZ_FIELDS 5
-
-/* Split the NUL-terminated copy buf (size bytes before its NUL) on NUL bytes. */
-static size_t
-fuzz_split(char *buf, size_t size, char *field[], size_t max)
-{
-	size_t n = 0;
-	char *p = buf, *end = buf + size;
-
-	while (n < max) {
-		field[n++] = p;
-		p += strlen(p);
-		if (p == end)
-			break;
-		p++;
-	}
-	return n;
-}
 
 /* Nesting depth of v: 0 for a scalar, 1 for [] or {}. */
 static int

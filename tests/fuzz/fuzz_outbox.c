@@ -23,18 +23,7 @@
 #include <sqlite3.h>
 
 #include "outbox.h"
-
-int LLVMFuzzerInitialize(int *argc, char ***argv);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(cond, ...) do {                                                   \
-	if (!(cond)) {                                                                     \
-		fprintf(stderr, "fuzz_outbox: check failed: %s: ", #cond);                     \
-		fprintf(stderr, __VA_ARGS__);                                                  \
-		fputc('\n', stderr);                                                           \
-		abort();                                                                       \
-	}                                                                                  \
-} while (0)
+#include "fuzz.h"
 
 #define FUZZ_FIELDS 5
 #define FUZZ_EXISTING_ID "fuzz-existing-id"
@@ -170,23 +159,6 @@ fuzz_refused(const struct outbox_event *ev, int rc, int64_t before)
 	    (ev->id == NULL || fuzz_token_ok(ev->id, OUTBOX_ID_MAX)))
 		FUZZ_CHECK(strncmp(msg, "payload ", 8) == 0 || strncmp(msg, "headers ", 8) == 0,
 		    "refused: %s", msg);
-}
-
-/* Split the NUL-terminated copy buf (size bytes before its NUL) on NUL bytes. */
-static size_t
-fuzz_split(char *buf, size_t size, char *field[], size_t max)
-{
-	size_t n = 0;
-	char *p = buf, *end = buf + size;
-
-	while (n < max) {
-		field[n++] = p;
-		p += strlen(p);
-		if (p == end)
-			break;
-		p++;
-	}
-	return n;
 }
 
 int

@@ -20,17 +20,7 @@
 
 #include "redis_url.h"
 #include "util.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define FUZZ_CHECK(cond, ...) do {                                                   \
-	if (!(cond)) {                                                                     \
-		fprintf(stderr, "fuzz_redis_url: check failed: %s: ", #cond);                   \
-		fprintf(stderr, __VA_ARGS__);                                                  \
-		fputc('\n', stderr);                                                           \
-		abort();                                                                       \
-	}                                                                                  \
-} while (0)
+#include "fuzz.h"
 
 static int
 fuzz_streq(const char *a, const char *b)
