@@ -30,6 +30,8 @@
 #define SETTLE_US 100
 /* After a pass that broke, pause this long (ms), doubling up to the poll interval. */
 #define TROUBLE_MS 100
+/* With --once, give up after this many passes in a row that broke. */
+#define ONCE_MAX_BROKEN 5
 
 /* Keys of the events in flight or waiting, within one batch: a small hash set of
  * borrowed strings, cleared between batches. */
@@ -704,7 +706,7 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 	struct relay r;
 	int64_t poll_us = 100, max_us = (int64_t)cf->poll_interval_ms * 1000, sleep_us;
 	int64_t pause_ms = 0;
-	int work, n, trouble, status = 0;
+	int work, n, trouble, broken = 0, status = 0;
 	size_t i;
 
 	if (relay_setup(&r, cf, st, wake, opt) != 0) {
@@ -737,6 +739,12 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 			 * published the unrecorded batch again in a tight loop (thousands of times a
 			 * second while the disk was full).
 			 */
+			if (opt->once && ++broken == ONCE_MAX_BROKEN) {
+				log_error("--once: giving up after %d passes in a row that failed",
+				    broken);
+				status = 1;
+				break;
+			}
 			pause_ms = relay_next_pause(&r, pause_ms);
 			relay_idle(&r);
 			relay_pause(pause_ms);
@@ -744,6 +752,7 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 			continue;
 		}
 		pause_ms = 0;
+		broken = 0;
 		if (work > 0) {
 			poll_us = SETTLE_US;
 			continue;

@@ -21,7 +21,8 @@ struct relay_options {
 
 /*
  * Run until *stop is set (or, with once, until nothing is due), then return the process
- * exit status: 0, 1 on a database error at start-up, RELAY_EXIT_UNREACHABLE with once.
+ * exit status: 0, 1 on a database error at start-up (or, with once, one that persists),
+ * RELAY_EXIT_UNREACHABLE with once.
  * Every sink in cf must be configured; the relay connects, publishes and disconnects them.
  */
 int relay_run(struct conf *cf, struct store *st, struct wake *wake,

@@ -324,6 +324,24 @@ class TestDatabases(RelayCase):
         self.assertEqual(levels.count("warn"), 1, r.log())
         self.assertNotIn("error", levels)
 
+    def test_once_gives_up_when_recording_keeps_failing(self):
+        # A database that refuses every bookkeeping write (here a trigger; a corrupt or
+        # read-only file alike): --once must not publish the same batch forever.
+        self.db.insert("a.b", {"x": 1})
+        c = self.db.connect()
+        c.execute("CREATE TRIGGER no_progress BEFORE UPDATE OF cursor ON outbox_sink "
+                  "BEGIN SELECT RAISE(ABORT, 'no progress today'); END")
+        c.commit()
+        c.close()
+        rc, out, err = self.once(FAST)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(len(out), 5)
+        lines = log_lines(err)
+        self.assertEqual(lines.count(("error", "sink stdout: cannot move the cursor: no "
+                                      "progress today")), 5, err)
+        self.assertEqual(lines[-1], ("error", "--once: giving up after 5 passes in a row "
+                                     "that failed"))
+
     def test_once_does_not_wait_for_a_locked_database(self):
         holder = sqlite3.connect(self.db.path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
