@@ -82,7 +82,8 @@ class TestChaos(unittest.TestCase):
                 print("# disk-full not injected: no tmpfs could be mounted")
                 continue
             self.assertGreater(r["faults"][kind], 0, "no %s fault was injected" % kind)
-        self.assertGreater(r["relay_restarts"], 3)
+        # Relay kills come at 20 a minute; a short run (distcheck's) gets at least one.
+        self.assertGreaterEqual(r["relay_restarts"], 4 if DURATION >= 30 else 1)
 
     def test_redis_streams(self):
         if not shutil.which("redis-server"):
