@@ -29,11 +29,18 @@ enum {
 	STORE_RETRY_UPSERT,
 	STORE_RETRY_DELETE,
 	STORE_PURGE,
+	STORE_PURGE_COUNT,
 	STORE_BEGIN,
 	STORE_COMMIT,
 	STORE_ROLLBACK,
 	STORE_NSTMT
 };
+
+/* Event o is old enough (created before ?1), every sink has handed it off, and no sink
+ * holds it in retry: retention may delete it. */
+#define STORE_PURGEABLE \
+	"o.seq <= (SELECT min(cursor) FROM outbox_sink) AND o.created_at < ?1 " \
+	"AND NOT EXISTS (SELECT 1 FROM outbox_retry r WHERE r.seq = o.seq)"
 
 static const char *const store_sql[STORE_NSTMT] = {
 	[STORE_SINK_UPSERT] =
@@ -68,9 +75,9 @@ static const char *const store_sql[STORE_NSTMT] = {
 	    "DELETE FROM outbox_retry WHERE sink = ?1 AND seq = ?2",
 	[STORE_PURGE] =
 	    "DELETE FROM outbox WHERE seq IN (SELECT o.seq FROM outbox o "
-	    "WHERE o.seq <= (SELECT min(cursor) FROM outbox_sink) AND o.created_at < ?1 "
-	    "AND NOT EXISTS (SELECT 1 FROM outbox_retry r WHERE r.seq = o.seq) "
-	    "ORDER BY o.seq LIMIT ?2)",
+	    "WHERE " STORE_PURGEABLE " ORDER BY o.seq LIMIT ?2)",
+	[STORE_PURGE_COUNT] =
+	    "SELECT count(*) FROM outbox o WHERE " STORE_PURGEABLE,
 	[STORE_BEGIN] = "BEGIN IMMEDIATE",
 	[STORE_COMMIT] = "COMMIT",
 	[STORE_ROLLBACK] = "ROLLBACK",
@@ -413,6 +420,15 @@ store_purge(struct store *st, int64_t cutoff, int limit, int *deleted, char **ca
 		return -1;
 	*deleted = sqlite3_changes(st->db);
 	return 0;
+}
+
+int
+store_purge_count(struct store *st, int64_t cutoff, int64_t *n, char **cause)
+{
+	sqlite3_stmt *s = store_stmt(st, STORE_PURGE_COUNT);
+
+	sqlite3_bind_int64(s, 1, cutoff);
+	return store_one_int(st, s, n, cause, "cannot count delivered events");
 }
 
 void

@@ -93,6 +93,9 @@ int store_sink_cursor(struct store *st, const char *sink, int64_t *cursor, char 
  * and that are in no retry row. *deleted says how many. */
 int store_purge(struct store *st, int64_t cutoff, int limit, int *deleted, char **cause);
 
+/* How many events store_purge would delete with this cutoff, all batches together. */
+int store_purge_count(struct store *st, int64_t cutoff, int64_t *n, char **cause);
+
 void store_event_clear(struct store_event *ev);
 
 #endif

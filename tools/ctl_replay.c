@@ -256,11 +256,6 @@ out:
 
 /* ---- purge ------------------------------------------------------------------------------ */
 
-/* What store_purge would delete, all batches together. */
-static const char ctl_purge_count[] =
-    "SELECT count(*) FROM outbox o WHERE o.seq <= (SELECT min(cursor) FROM outbox_sink) "
-    "AND o.created_at < ?1 AND NOT EXISTS (SELECT 1 FROM outbox_retry r WHERE r.seq = o.seq)";
-
 struct ctl_purge_args {
 	int64_t older_than;	/* ms; -1: not given */
 	int64_t batch;
@@ -302,34 +297,16 @@ ctl_purge_parse(int argc, char **argv, struct ctl_purge_args *a, char **cause)
 	return 0;
 }
 
-static int
-ctl_purge_candidates(sqlite3 *db, int64_t cutoff, int64_t *n, char **cause)
-{
-	sqlite3_stmt *st;
-	int rc;
-
-	if (ctl_prepare(db, ctl_purge_count, &st, cause) != 0)
-		return CTL_ERROR;
-	sqlite3_bind_int64(st, 1, cutoff);
-	rc = sqlite3_step(st);
-	*n = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : ctl_sql_error(db, cause);
-}
-
 /* Batch after batch, each its own short transaction, until one comes back short. */
 static int
-ctl_purge_run(outbox *ob, int64_t cutoff, int batch, int64_t total, int64_t *purged,
+ctl_purge_run(struct store *st, int64_t cutoff, int batch, int64_t total, int64_t *purged,
     char **cause)
 {
 	struct ctl_progress bar;
-	struct store *st;
 	int rc = 0, deleted = batch;
 	char *why = NULL;
 
 	*purged = 0;
-	if (store_adopt(&st, ob, cause) != 0)
-		return CTL_ERROR;
 	ctl_progress_start(&bar, "purge", total);
 	while (rc == 0 && deleted == batch) {
 		if ((rc = store_purge(st, cutoff, batch, &deleted, &why)) == 0)
@@ -337,7 +314,6 @@ ctl_purge_run(outbox *ob, int64_t cutoff, int batch, int64_t total, int64_t *pur
 		ctl_progress_update(&bar, *purged);
 	}
 	ctl_progress_end(&bar);
-	store_close(st);
 	if (rc == 0)
 		return 0;
 	*cause = xasprintf("%s (after purging %" PRId64 " events)", why, *purged);
@@ -350,6 +326,7 @@ ctl_purge(struct ctl *ctl, int argc, char **argv, char **cause)
 {
 	struct ctl_purge_args a = { .older_than = -1, .batch = 1000 };
 	int64_t total = 0, purged = 0, cutoff;
+	struct store *st;
 	outbox *ob;
 	int rc;
 
@@ -357,16 +334,15 @@ ctl_purge(struct ctl *ctl, int argc, char **argv, char **cause)
 		return rc;
 	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
 		return rc;
+	if (store_adopt(&st, ob, cause) != 0)
+		return CTL_ERROR;
 	cutoff = util_now_ms() - a.older_than;
-	rc = ctl_purge_candidates(outbox_db(ob), cutoff, &total, cause);
-	if (rc != 0 || a.dry_run) {
-		outbox_close(ob);
-		if (rc == 0)
-			printf("would purge %" PRId64 " event%s\n", total, total == 1 ? "" : "s");
-		return rc;
-	}
-	rc = ctl_purge_run(ob, cutoff, (int)a.batch, total, &purged, cause);
-	if (rc == 0)
+	if (store_purge_count(st, cutoff, &total, cause) != 0)
+		rc = CTL_ERROR;
+	else if (a.dry_run)
+		printf("would purge %" PRId64 " event%s\n", total, total == 1 ? "" : "s");
+	else if ((rc = ctl_purge_run(st, cutoff, (int)a.batch, total, &purged, cause)) == 0)
 		printf("purged %" PRId64 " event%s\n", purged, purged == 1 ? "" : "s");
+	store_close(st);
 	return rc;
 }
