@@ -144,7 +144,7 @@ conf_type_error(const char *where, const char *key, const char *want, const cJSO
 	char *got = hidden ? NULL : cJSON_PrintUnformatted(v);
 
 	/* where.key, where alone (a filter or sink entry) or key alone (a top-level key) */
-	char *shown = got != NULL ? util_redact_urls(got) : NULL;
+	char *shown = got != NULL ? redis_url_redact_text(got) : NULL;
 
 	*cause = xasprintf("%s%s%s: expected %s, got %s", where, *where && *key ? "." : "", key,
 	    want, shown != NULL ? shown : !hidden ? "?" :

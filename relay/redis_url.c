@@ -83,6 +83,30 @@ redis_url_redact(const char *url)
 	return out;
 }
 
+char *
+redis_url_redact_text(const char *text)
+{
+	char *out = xstrdup(""), *url, *red;
+	const char *p = text, *sep, *start;
+	size_t len;
+
+	while ((sep = strstr(p, "://")) != NULL) {
+		for (start = sep; start > p && (isalnum((unsigned char)start[-1]) ||
+		    strchr("+.-", start[-1]) != NULL); start--)
+			;
+		len = (size_t)(sep - start) + 3 + strcspn(sep + 3, "\" \t\n,");
+		redis_url_append(&out, p, (size_t)(start - p));
+		url = xasprintf("%.*s", (int)len, start);
+		red = redis_url_redact(url);
+		redis_url_append(&out, red, strlen(red));
+		free(red);
+		free(url);
+		p = start + len;
+	}
+	redis_url_append(&out, p, strlen(p));
+	return out;
+}
+
 static int
 redis_url_digits(const char *s, size_t len)
 {

@@ -38,4 +38,8 @@ char *redis_url_describe(const struct redis_url *ru);
 /* The text of url, valid or not, with any password replaced by "***". */
 char *redis_url_redact(const char *url);
 
+/* A malloc'd copy of text (a message, printed JSON) with every URL in it, of any scheme,
+ * passed through redis_url_redact. A URL ends at a quote, a comma or white space. */
+char *redis_url_redact_text(const char *text);
+
 #endif

@@ -108,44 +108,6 @@ util_parse_duration(const char *s, int64_t *ms, char **cause)
 	return -1;
 }
 
-/* In the authority after "scheme://", the password's bounds: [*from, *to). 0 if none. */
-static int
-util_url_password(const char *auth, const char **from, const char **to)
-{
-	size_t authlen = strcspn(auth, "/?#\" \t\n");
-	const char *at = memrchr(auth, '@', authlen);
-	const char *colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-
-	if (colon == NULL)
-		return 0;
-	*from = colon + 1;
-	*to = at;
-	return 1;
-}
-
-char *
-util_redact_urls(const char *s)
-{
-	/* Each "***" takes the place of at least ":@" and the "://" before it. */
-	char *out = xcalloc(2, strlen(s) + 1);
-	const char *p = s, *from, *to;
-	size_t o = 0;
-
-	while (*p != '\0') {
-		if (strncmp(p, "://", 3) == 0 && util_url_password(p + 3, &from, &to)) {
-			while (p < from)
-				out[o++] = *p++;
-			out[o++] = '*';
-			out[o++] = '*';
-			out[o++] = '*';
-			p = to;
-		} else {
-			out[o++] = *p++;
-		}
-	}
-	return out;
-}
-
 static int
 util_hex(int c)
 {

@@ -18,10 +18,6 @@ int util_parse_int(const char *s, int64_t min, int64_t max, int64_t *out, char *
 /* "250ms", "10s", "5m", "2h", "7d", "1w" (a bare number is seconds) into milliseconds. */
 int util_parse_duration(const char *s, int64_t *ms, char **cause);
 
-/* A malloc'd copy of s in which the password of every URL ("scheme://user:PASSWORD@host")
- * is "***": for messages that may quote a URL. */
-char *util_redact_urls(const char *s);
-
 /* Percent-decode s into a malloc'd string; NULL if s has a bad escape or a NUL byte. */
 char *util_percent_decode(const char *s, size_t len);
 

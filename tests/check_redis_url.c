@@ -238,6 +238,32 @@ START_TEST(test_redact)
 }
 END_TEST
 
+START_TEST(test_redact_text)
+{
+	static const struct { const char *text, *want; } cases[] = {
+		{ "", "" },
+		{ "no url here", "no url here" },
+		{ "redis://:hunter2@cache:6379/0", "redis://:***@cache:6379/0" },
+		{ "\"amqp://app:s3cr:et@rabbit/vh\"", "\"amqp://app:***@rabbit/vh\"" },
+		{ "amqps://user@host/ x://a:b@c", "amqps://user@host/ x://a:***@c" },
+		{ "[\"redis://u:p1@h\",\"redis://u:@h\"]", "[\"redis://u:***@h\",\"redis://u:***@h\"]" },
+		{ "redis://u:pw@h redis://u:longer@h", "redis://u:***@h redis://u:***@h" },
+		{ "redis://u:p@ss@h/0", "redis://u:***@h/0" },
+		{ "redis://host:6379/0", "redis://host:6379/0" },
+		{ "got \"redis://h/0?password=pw\"", "got \"redis://h/0?password=***\"" },
+		{ ":///://", ":///://" },
+	};
+	size_t i;
+	char *got;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		got = redis_url_redact_text(cases[i].text);
+		ck_assert_str_eq(got, cases[i].want);
+		free(got);
+	}
+}
+END_TEST
+
 /* ---- the sink's options --------------------------------------------------------------- */
 
 /* Configure a redis sink from JSON; its target, or NULL with *cause. */
@@ -432,6 +458,7 @@ redis_url_suite(void)
 	tcase_add_loop_test(tc, test_good_url, 0, sizeof good_urls / sizeof good_urls[0]);
 	tcase_add_loop_test(tc, test_bad_url, 0, sizeof bad_urls / sizeof bad_urls[0]);
 	tcase_add_test(tc, test_redact);
+	tcase_add_test(tc, test_redact_text);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("sink");
