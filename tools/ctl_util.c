@@ -429,7 +429,6 @@ ctl_progress_start(struct ctl_progress *p, const char *what, int64_t total)
 	p->what = what;
 	p->total = total;
 	p->shown = total > CTL_PROGRESS_MIN && isatty(STDERR_FILENO);
-	p->last_ms = 0;
 }
 
 void
