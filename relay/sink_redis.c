@@ -497,8 +497,12 @@ sink_redis_outcome(struct sink_redis *sr, struct sink_message *m, const redisRep
 	case REDIS_REPLY_INTEGER:
 		if (sr->mode == SINK_REDIS_PUBSUB && sr->require_subscribers &&
 		    reply->integer == 0) {
-			sink_set_status(m, SINK_REJECTED, "no subscribers on channel %s",
-			    sr->key);
+			/* Replies are read after the whole batch went out: sr->key holds the
+			 * last message's channel by now, so expand m's own again (it fitted). */
+			char channel[SINK_REDIS_KEY_MAX];
+
+			sink_expand(sr->channel, m->name, channel, sizeof channel);
+			sink_set_status(m, SINK_REJECTED, "no subscribers on channel %s", channel);
 			return 0;
 		}
 		break;

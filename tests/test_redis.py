@@ -221,6 +221,17 @@ class TestPubSub(RedisCase):
         self.assertEqual(json.loads(sub.wait(1)[0]["data"])["id"], eid)
         self.assertEqual(self.db.retry_rows(), [])
 
+    def test_no_subscribers_names_each_events_own_channel(self):
+        # One batch, two channels: each rejection names its own (replies are read after
+        # the whole batch is sent).
+        a, _ = self.db.insert("a.x", {"x": 1})
+        b, _ = self.db.insert("b.y", {"x": 2})
+        self.once(self.config(redis__require_subscribers=True, redis__channel_name="{name}",
+                              relay__max_attempts=50))
+        self.assertEqual([(r["seq"], r["last_error"]) for r in self.db.retry_rows()],
+                         [(a, "no subscribers on channel a.x"),
+                          (b, "no subscribers on channel b.y")])
+
     def test_wrong_password_is_clear_and_secret(self):
         self.redis.call("CONFIG", "SET", "requirepass", "right-pw-1")
         self.redis.password = "right-pw-1"
