@@ -9,10 +9,8 @@
  */
 #include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <fnmatch.h>
-#include <inttypes.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +18,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "option.h"
 #include "redis_url.h"
 #include "util.h"
 
@@ -118,262 +117,76 @@ conf_read_file(const char *path, mode_t *mode, char **cause)
 	return buf;
 }
 
-/* ---- typed getters ------------------------------------------------------------------ */
+/* ---- the tables ---------------------------------------------------------------------- */
 
-static int
-conf_holds_object(const cJSON *v)
-{
-	const cJSON *c;
+#define C(field) offsetof(struct conf, field)
+#define S(field) offsetof(struct conf_sink, field)
 
-	if (cJSON_IsObject(v))
-		return 1;
-	cJSON_ArrayForEach(c, v) {
-		if (conf_holds_object(c))
-			return 1;
-	}
-	return 0;
-}
+static const char *const conf_log_levels[] = { "error", "warn", "info", "debug", NULL };
+static const char *const conf_start_ats[] = { "oldest", "latest", NULL };
 
-static int
-conf_type_error(const char *where, const char *key, const char *want, const cJSON *v,
-    char **cause)
-{
-	/* An object may hold a password (a sink's options put where a string was meant):
-	 * name what it is, never show its text. */
-	int hidden = conf_holds_object(v);
-	char *got = hidden ? NULL : cJSON_PrintUnformatted(v);
-
-	/* where.key, where alone (a filter or sink entry) or key alone (a top-level key) */
-	char *shown = got != NULL ? redis_url_redact_text(got) : NULL;
-
-	*cause = xasprintf("%s%s%s: expected %s, got %s", where, *where && *key ? "." : "", key,
-	    want, shown != NULL ? shown : !hidden ? "?" :
-	    cJSON_IsObject(v) ? "an object" : "an array holding objects");
-	free(shown);
-	cJSON_free(got);
-	return -1;
-}
-
-int
-conf_get_string(const cJSON *obj, const char *where, const char *key, char **out,
-    char **cause)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	if (v == NULL)
-		return 0;
-	if (!cJSON_IsString(v))
-		return conf_type_error(where, key, "a string", v, cause);
-	free(*out);
-	*out = xstrdup(v->valuestring);
-	return 0;
-}
-
-int
-conf_get_int(const cJSON *obj, const char *where, const char *key, int64_t min, int64_t max,
-    int64_t *out, char **cause)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-	char *why = NULL, text[32];
-	const char *s;
-
-	if (v == NULL)
-		return 0;
-	if (cJSON_IsNumber(v)) {
-		/* Outside int64_t the cast below would be undefined: say out of range. */
-		if (!(v->valuedouble > -9.2e18 && v->valuedouble < 9.2e18)) {
-			char *num = cJSON_PrintUnformatted(v);
-			*cause = xasprintf("%s%s%s: %s is out of range (%" PRId64 " to %" PRId64 ")",
-			    where, *where ? "." : "", key, num != NULL ? num : "?", min, max);
-			cJSON_free(num);
-			return -1;
-		}
-		if (v->valuedouble != (double)(int64_t)v->valuedouble)
-			return conf_type_error(where, key, "an integer", v, cause);
-		snprintf(text, sizeof text, "%lld", (long long)v->valuedouble);
-		s = text;
-	} else if (cJSON_IsString(v)) {
-		s = v->valuestring;
-	} else {
-		return conf_type_error(where, key, "an integer", v, cause);
-	}
-	if (util_parse_int(s, min, max, out, &why) != 0) {
-		*cause = xasprintf("%s%s%s: %s", where, *where ? "." : "", key, why);
-		free(why);
-		return -1;
-	}
-	return 0;
-}
-
-int
-conf_get_bool(const cJSON *obj, const char *where, const char *key, int *out, char **cause)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	if (v == NULL)
-		return 0;
-	if (cJSON_IsBool(v))
-		*out = cJSON_IsTrue(v);
-	else if (cJSON_IsString(v) && strcmp(v->valuestring, "true") == 0)
-		*out = 1;
-	else if (cJSON_IsString(v) && strcmp(v->valuestring, "false") == 0)
-		*out = 0;
-	else
-		return conf_type_error(where, key, "true or false", v, cause);
-	return 0;
-}
-
-static int
-conf_key_in(const char *key, const char *const list[])
-{
-	size_t i;
-
-	for (i = 0; list[i] != NULL; i++) {
-		if (fnmatch(list[i], key, 0) == 0)
-			return 1;
-	}
-	return 0;
-}
-
-void
-conf_warn_unknown(const cJSON *obj, const char *where, const char *const known[])
-{
-	const cJSON *v;
-	char *list = NULL, *next;
-
-	cJSON_ArrayForEach(v, obj) {
-		if (conf_key_in(v->string, known) || conf_key_in(v->string, sink_common_keys))
-			continue;
-		/* cppcheck 2.10 does not see list change across cJSON_ArrayForEach turns. */
-		/* cppcheck-suppress knownConditionTrueFalse */
-		next = xasprintf("%s%s%s%s%s", list ? list : "", list ? ", " : "", where,
-		    *where ? "." : "", v->string);
-		free(list);
-		list = next;
-	}
-	if (list != NULL)
-		log_warn("ignoring unknown configuration keys: %s", list);
-	free(list);
-}
-
-/* ---- the relay's own keys ------------------------------------------------------------ */
-
-/* Top-level keys that are not ours to read but belong to the push-events format or to
- * the application's config the fragment came from; silently accepted. */
-static const char *const conf_known_top[] = {
-	"system.queue-adapter", "system.push-events", "system.push-events.prefix",
-	"privilege.can-use-push-events", "privilege.can-use-cache",
-	"privilege.can-use-rabbitmq", "outbox.database", "outbox.retention",
-	"relay.batch-size", "relay.poll-interval-ms", "relay.max-attempts",
-	"relay.backoff-initial-ms", "relay.backoff-max-ms", "relay.backoff-multiplier",
-	"relay.log-level", "sinks", "redis.*", "rabbitmq.*", NULL
+const struct conf_option conf_options[] = {
+	{ .name = "outbox.database", .type = OPTION_STRING, .offset = C(database),
+	  .help = "path of the SQLite database (required, or --db)" },
+	{ .name = "outbox.retention", .type = OPTION_DURATION, .offset = C(retention_ms),
+	  .help = "delete delivered events older than this (30s, 10m, 12h, 7d, 2w), in "
+	  "batches of 1000, never one a sink still needs; absent: keep them" },
+	{ .name = "relay.batch-size", .type = OPTION_INT, .offset = C(batch_size), .min = 1,
+	  .max = 10000, .def = "512", .help = "events per batch" },
+	{ .name = "relay.poll-interval-ms", .type = OPTION_INT, .offset = C(poll_interval_ms),
+	  .min = 1, .max = 3600000, .def = "1000",
+	  .help = "longest idle sleep; commits wake the relay at once" },
+	{ .name = "relay.max-attempts", .type = OPTION_INT, .offset = C(max_attempts), .min = 1,
+	  .max = 1000000, .def = "10", .help = "rejections before an event is failed on a sink" },
+	{ .name = "relay.backoff-initial-ms", .type = OPTION_INT,
+	  .offset = C(backoff_initial_ms), .min = 1, .max = 86400000, .def = "1000",
+	  .help = "retry delay for attempt n: random in [0, min(max, initial * multiplier^(n-1))]" },
+	{ .name = "relay.backoff-max-ms", .type = OPTION_INT, .offset = C(backoff_max_ms),
+	  .min = 1, .max = 86400000, .def = "300000",
+	  .help = "the cap of retry and reconnect delays" },
+	{ .name = "relay.backoff-multiplier", .type = OPTION_NUMBER,
+	  .offset = C(backoff_multiplier), .min = 1, .max = 100, .def = "2",
+	  .help = "growth of the delay from one attempt to the next" },
+	{ .name = "relay.log-level", .type = OPTION_CHOICE, .offset = C(log_level),
+	  .def = "info", .choices = conf_log_levels, .help = "what the log shows" },
+	{ .name = "system.queue-adapter", .type = OPTION_STRING, .offset = C(adapter),
+	  .help = "redis, rabbitmq or stdout: one sink of that type, named after it, whose "
+	  "options are the redis.X or rabbitmq.X keys" },
+	{ .name = "system.push-events", .type = OPTION_PATTERNS, .offset = C(filter),
+	  .help = "event names or globs (user.*) every sink publishes by default; an event "
+	  "passes if its name or its prefixed name matches; absent: every event" },
+	{ .name = "system.push-events.prefix", .type = OPTION_STRING, .offset = C(prefix),
+	  .help = "joined to event names as is: myapp. + user.login is myapp.user.login" },
+	{ .name = "privilege.can-use-push-events", .type = OPTION_BOOL,
+	  .offset = C(can_use_push_events), .def = "true",
+	  .help = "false: outboxd refuses to run, saying why" },
+	{ .name = "privilege.can-use-cache", .type = OPTION_BOOL, .offset = C(can_use_cache),
+	  .def = "true", .help = "false: the redis adapter is refused" },
+	{ .name = "privilege.can-use-rabbitmq", .type = OPTION_BOOL,
+	  .offset = C(can_use_rabbitmq), .def = "true",
+	  .help = "false: the rabbitmq adapter is refused" },
+	{ .name = "sinks", .type = OPTION_OTHER,
+	  .help = "an object of named sinks, each an object with a type and its options" },
+	{ .name = "redis.*", .type = OPTION_OTHER,
+	  .help = "option X of the redis adapter's sink" },
+	{ .name = "rabbitmq.*", .type = OPTION_OTHER,
+	  .help = "option X of the rabbitmq adapter's sink" },
+	OPTION_END
 };
 
-static int
-conf_int_field(const cJSON *root, const char *key, int64_t min, int64_t max, int *field,
-    char **cause)
-{
-	int64_t v = *field;
+const struct conf_option conf_sink_options[] = {
+	{ .name = "type", .type = OPTION_OTHER, .help = "stdout, redis or rabbitmq (required)" },
+	{ .name = "events", .type = OPTION_PATTERNS, .offset = S(filter),
+	  .help = "event names or globs this sink publishes (default: system.push-events)" },
+	{ .name = "prefix", .type = OPTION_STRING, .offset = S(prefix),
+	  .help = "joined to event names (default: system.push-events.prefix)" },
+	{ .name = "start-at", .type = OPTION_CHOICE, .offset = S(start_at), .def = "oldest",
+	  .choices = conf_start_ats, .help = "where a sink new to the database starts: every "
+	  "event in the table, or only those committed after it was added" },
+	OPTION_END
+};
 
-	if (conf_get_int(root, "", key, min, max, &v, cause) != 0)
-		return -1;
-	*field = (int)v;
-	return 0;
-}
-
-/* outbox.retention: a duration string ("7d"), or a number of seconds. */
-static int
-conf_retention(const cJSON *root, char **out, char **cause)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "outbox.retention");
-
-	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15 &&
-	    v->valuedouble == (double)(int64_t)v->valuedouble) {
-		*out = xasprintf("%lld", (long long)v->valuedouble);
-		return 0;
-	}
-	return conf_get_string(root, "", "outbox.retention", out, cause);
-}
-
-static int
-conf_relay_keys(struct conf *cf, const cJSON *root, char **cause)
-{
-	const cJSON *mult = cJSON_GetObjectItemCaseSensitive(root, "relay.backoff-multiplier");
-	char *retention = NULL, *level = NULL, *why = NULL;
-	int rc = -1;
-
-	if (conf_get_string(root, "", "outbox.database", &cf->database, cause) != 0 ||
-	    conf_int_field(root, "relay.batch-size", 1, 10000, &cf->batch_size, cause) != 0 ||
-	    conf_int_field(root, "relay.poll-interval-ms", 1, 3600000, &cf->poll_interval_ms,
-		cause) != 0 ||
-	    conf_int_field(root, "relay.max-attempts", 1, 1000000, &cf->max_attempts, cause) != 0 ||
-	    conf_int_field(root, "relay.backoff-initial-ms", 1, 86400000, &cf->backoff_initial_ms,
-		cause) != 0 ||
-	    conf_int_field(root, "relay.backoff-max-ms", 1, 86400000, &cf->backoff_max_ms,
-		cause) != 0 ||
-	    conf_retention(root, &retention, cause) != 0 ||
-	    conf_get_string(root, "", "relay.log-level", &level, cause) != 0)
-		goto out;
-	if (mult != NULL) {
-		/* A number, or a string holding one, like the integer keys. */
-		double m = -1.0;
-		char *end = NULL;
-		if (cJSON_IsNumber(mult))
-			m = mult->valuedouble;
-		else if (cJSON_IsString(mult) && isdigit((unsigned char)mult->valuestring[0])) {
-			m = strtod(mult->valuestring, &end);
-			if (*end != '\0')
-				m = -1.0;
-		}
-		if (!(m >= 1.0 && m <= 100.0)) {
-			conf_type_error("", "relay.backoff-multiplier", "a number from 1 to 100", mult,
-			    cause);
-			goto out;
-		}
-		cf->backoff_multiplier = m;
-	}
-	if (cf->backoff_max_ms < cf->backoff_initial_ms) {
-		*cause = xasprintf("relay.backoff-max-ms (%d) is less than relay.backoff-initial-ms "
-		    "(%d)", cf->backoff_max_ms, cf->backoff_initial_ms);
-		goto out;
-	}
-	if (retention != NULL && util_parse_duration(retention, &cf->retention_ms, &why) != 0) {
-		*cause = xasprintf("outbox.retention: %s", why);
-		goto out;
-	}
-	if (level != NULL && (cf->log_level = log_level_parse(level)) < 0) {
-		*cause = xasprintf("relay.log-level: expected error, warn, info or debug, got \"%s\"",
-		    level);
-		goto out;
-	}
-	rc = 0;
-out:
-	free(retention);
-	free(level);
-	free(why);
-	return rc;
-}
-
-/* ---- sinks --------------------------------------------------------------------------- */
-
-/* A filter: NULL (every event) or a JSON array of non-empty strings, kept as its text. */
-static int
-conf_filter(const cJSON *v, const char *where, char **out, char **cause)
-{
-	const cJSON *item;
-
-	if (v == NULL)
-		return 0;
-	if (!cJSON_IsArray(v))
-		return conf_type_error(where, "", "an array of event names or globs", v, cause);
-	cJSON_ArrayForEach(item, v) {
-		if (!cJSON_IsString(item) || item->valuestring[0] == '\0')
-			return conf_type_error(where, "", "an array of non-empty strings", v, cause);
-	}
-	free(*out);
-	*out = cJSON_PrintUnformatted(v);
-	return 0;
-}
+/* ---- sinks ------------------------------------------------------------------------- */
 
 static int
 conf_sink_name_ok(const char *name)
@@ -390,18 +203,34 @@ conf_sink_name_ok(const char *name)
 	return 1;
 }
 
+/* Read a sink's common keys and its type's options from opts into cs. */
+static int
+conf_sink_read(const struct conf *cf, struct conf_sink *cs, const cJSON *opts, char **cause)
+{
+	const struct conf_option *const tables[] = { cs->type->options, conf_sink_options, NULL };
+
+	option_warn_unknown(tables, opts, cs->where);
+	option_defaults(conf_sink_options, cs);
+	cs->filter = cf->filter != NULL ? xstrdup(cf->filter) : NULL;
+	cs->prefix = xstrdup(cf->prefix != NULL ? cf->prefix : "");
+	if (option_read(conf_sink_options, cs, opts, cs->where, cause) != 0 ||
+	    (cs->options = sink_type_read(cs->type, opts, cs->where, cause)) == NULL)
+		return -1;
+	cs->target = cs->type->describe(cs->options);
+	return 0;
+}
+
 static int
 conf_add_sink(struct conf *cf, const char *name, const char *where, const char *type,
-    const cJSON *opts, const char *filter, const char *prefix, char **cause)
+    const cJSON *opts, char **cause)
 {
-	const struct sink_ops *ops = sink_find_type(type);
+	const struct sink_type *st = sink_type_find(type);
 	struct conf_sink *cs;
-	char *why = NULL, *fwhere;
 	size_t i;
 
-	if (ops == NULL) {
-		*cause = xasprintf("%s: unknown sink type \"%s\" (use stdout, redis or rabbitmq)",
-		    where, type);
+	if (st == NULL) {
+		*cause = xasprintf("%s: unknown sink type \"%s\" (use %s)", where, type,
+		    sink_type_names());
 		return -1;
 	}
 	if (!conf_sink_name_ok(name)) {
@@ -410,37 +239,19 @@ conf_add_sink(struct conf *cf, const char *name, const char *where, const char *
 		return -1;
 	}
 	for (i = 0; i < cf->nsinks; i++) {
-		if (strcmp(cf->sinks[i].sink.name, name) == 0) {
+		if (strcmp(cf->sinks[i].name, name) == 0) {
 			*cause = xasprintf("%s: a sink named \"%s\" is already configured (%s)", where,
-			    name, cf->sinks[i].sink.where);
+			    name, cf->sinks[i].where);
 			return -1;
 		}
 	}
-	cf->sinks = realloc(cf->sinks, (cf->nsinks + 1) * sizeof *cf->sinks);
-	if (cf->sinks == NULL)
-		abort();
-	cs = &cf->sinks[cf->nsinks];
+	cf->sinks = xreallocarray(cf->sinks, cf->nsinks + 1, sizeof *cf->sinks);
+	cs = &cf->sinks[cf->nsinks++];
 	memset(cs, 0, sizeof *cs);
-	cs->sink.name = xstrdup(name);
-	cs->sink.where = xstrdup(where);
-	cs->sink.ops = ops;
-	cs->filter = filter != NULL ? xstrdup(filter) : NULL;
-	cs->prefix = xstrdup(prefix != NULL ? prefix : "");
-	cf->nsinks++;
-
-	fwhere = xasprintf("%s.events", where);
-	if (conf_filter(cJSON_GetObjectItemCaseSensitive(opts, "events"), fwhere, &cs->filter,
-	    cause) != 0 ||
-	    conf_get_string(opts, where, "prefix", &cs->prefix, cause) != 0) {
-		free(fwhere);
-		return -1;
-	}
-	free(fwhere);
-	if (ops->configure(&cs->sink, opts, &why) != 0) {
-		*cause = why;
-		return -1;
-	}
-	return 0;
+	cs->name = xstrdup(name);
+	cs->where = xstrdup(where);
+	cs->type = st;
+	return conf_sink_read(cf, cs, opts, cause);
 }
 
 /* The flat push-events keys: "redis.X" becomes option X of the adapter's sink. */
@@ -458,13 +269,6 @@ conf_adapter_options(const cJSON *root, const char *adapter)
 			cJSON_AddItemToObject(opts, v->string + n + 1, cJSON_Duplicate(v, 1));
 	}
 	return opts;
-}
-
-static int
-conf_privilege(const cJSON *root, const char *key, int *allowed, char **cause)
-{
-	*allowed = 1;
-	return conf_get_bool(root, "", key, allowed, cause);
 }
 
 /*
@@ -511,118 +315,115 @@ conf_has_password(const cJSON *v)
 	return 0;
 }
 
+/* system.queue-adapter: one sink named after it, from the flat keys. */
 static int
-conf_sinks(struct conf *cf, const cJSON *root, const char *filter, const char *prefix,
-    char **cause)
+conf_adapter(struct conf *cf, const cJSON *root, char **cause)
 {
-	const cJSON *sinks = cJSON_GetObjectItemCaseSensitive(root, "sinks"), *s;
-	char *adapter = NULL, *where, *type = NULL;
+	const char *adapter = cf->adapter, *privilege = NULL;
 	cJSON *opts;
-	int rc = 0, allowed;
+	int allowed = 1, rc;
 
-	if (conf_get_string(root, "", "system.queue-adapter", &adapter, cause) != 0)
-		return -1;
-	if (adapter != NULL) {
-		/* The privilege first: it says why the adapter is off, whatever is built in. */
-		const char *privilege = strcmp(adapter, "redis") == 0 ? "privilege.can-use-cache" :
-		    strcmp(adapter, "rabbitmq") == 0 ? "privilege.can-use-rabbitmq" : NULL;
-		if (privilege != NULL && conf_privilege(root, privilege, &allowed, cause) != 0)
-			rc = -1;
-		else if (privilege != NULL && !allowed)
-			*cause = xasprintf("system.queue-adapter is \"%s\" but %s is false", adapter,
-			    privilege), rc = -1;
-		else if (sink_find_type(adapter) == NULL)
-			*cause = xasprintf("system.queue-adapter: expected \"redis\", \"rabbitmq\" or "
-			    "\"stdout\", got \"%s\"", adapter), rc = -1;
-		if (rc == 0) {
-			opts = strcmp(adapter, "stdout") == 0 ? cJSON_CreateObject() :
-			    conf_adapter_options(root, adapter);
-			conf_env_password(opts, adapter);
-			rc = conf_add_sink(cf, adapter, adapter, adapter, opts, filter,
-			    prefix, cause);
-			cJSON_Delete(opts);
-		}
+	if (strcmp(adapter, "redis") == 0) {
+		privilege = "privilege.can-use-cache";
+		allowed = cf->can_use_cache;
+	} else if (strcmp(adapter, "rabbitmq") == 0) {
+		privilege = "privilege.can-use-rabbitmq";
+		allowed = cf->can_use_rabbitmq;
 	}
-	free(adapter);
-	if (rc != 0 || sinks == NULL)
-		return rc;
+	/* The privilege first: it says why the adapter is off, whatever is built in. */
+	if (!allowed) {
+		*cause = xasprintf("system.queue-adapter is \"%s\" but %s is false", adapter,
+		    privilege);
+		return -1;
+	}
+	if (sink_type_find(adapter) == NULL) {
+		*cause = xasprintf("system.queue-adapter: expected \"redis\", \"rabbitmq\" or "
+		    "\"stdout\", got \"%s\"", adapter);
+		return -1;
+	}
+	opts = strcmp(adapter, "stdout") == 0 ? cJSON_CreateObject() :
+	    conf_adapter_options(root, adapter);
+	if (opts == NULL)
+		abort();
+	conf_env_password(opts, adapter);
+	rc = conf_add_sink(cf, adapter, adapter, adapter, opts, cause);
+	cJSON_Delete(opts);
+	return rc;
+}
+
+/* "sinks": named sinks, each an object with a "type". */
+static int
+conf_sinks(struct conf *cf, const cJSON *sinks, char **cause)
+{
+	const cJSON *s, *type;
+	char *where;
+	int rc = 0;
+
+	if (sinks == NULL)
+		return 0;
 	if (!cJSON_IsObject(sinks))
-		return conf_type_error("", "sinks", "an object of named sinks", sinks, cause);
+		return option_type_error("", "sinks", "an object of named sinks", sinks, 0, cause);
 	cJSON_ArrayForEach(s, sinks) {
 		where = xasprintf("sinks.%s", s->string);
+		type = cJSON_GetObjectItemCaseSensitive(s, "type");
 		if (!cJSON_IsObject(s))
-			rc = conf_type_error(where, "", "an object", s, cause);
-		else if ((rc = conf_get_string(s, where, "type", &type, cause)) == 0 && type == NULL)
-			*cause = xasprintf("%s: missing \"type\" (stdout, redis or rabbitmq)", where),
+			rc = option_type_error(where, "", "an object", s, 0, cause);
+		else if (type == NULL)
+			*cause = xasprintf("%s: missing \"type\" (%s)", where, sink_type_names()),
 			    rc = -1;
-		if (rc == 0)
-			rc = conf_add_sink(cf, s->string, where, type, s, filter, prefix, cause);
+		else if (!cJSON_IsString(type))
+			rc = option_type_error(where, "type", "a string", type, 0, cause);
+		else
+			rc = conf_add_sink(cf, s->string, where, type->valuestring, s, cause);
 		free(where);
-		free(type);
-		type = NULL;
 		if (rc != 0)
 			return -1;
 	}
 	return 0;
 }
 
-static void
-conf_defaults(struct conf *cf)
-{
-	memset(cf, 0, sizeof *cf);
-	cf->batch_size = 512;
-	cf->poll_interval_ms = 1000;
-	cf->max_attempts = 10;
-	cf->backoff_initial_ms = 1000;
-	cf->backoff_max_ms = 300000;
-	cf->backoff_multiplier = 2.0;
-	cf->log_level = -1;
-}
-
 static int
 conf_apply(struct conf *cf, const cJSON *root, char **cause)
 {
-	const cJSON *events = cJSON_GetObjectItemCaseSensitive(root, "system.push-events");
-	char *filter = NULL, *prefix = NULL;
-	int allowed, rc = -1;
+	static const struct conf_option *const tables[] = { conf_options, NULL };
+	cJSON *none;
+	int rc;
 
 	if (!cJSON_IsObject(root)) {
 		*cause = xasprintf("the configuration must be a JSON object");
 		return -1;
 	}
-	conf_warn_unknown(root, "", conf_known_top);
-	if (conf_privilege(root, "privilege.can-use-push-events", &allowed, cause) != 0)
+	option_warn_unknown(tables, root, "");
+	if (option_read(conf_options, cf, root, "", cause) != 0)
 		return -1;
-	if (!allowed) {
+	if (!cf->can_use_push_events) {
 		*cause = xasprintf("privilege.can-use-push-events is false: push events are "
 		    "disabled by this configuration, so there is nothing to relay");
 		return -1;
 	}
-	if (conf_relay_keys(cf, root, cause) != 0 ||
-	    conf_filter(events, "system.push-events", &filter, cause) != 0 ||
-	    conf_get_string(root, "", "system.push-events.prefix", &prefix, cause) != 0 ||
-	    conf_sinks(cf, root, filter, prefix, cause) != 0)
-		goto out;
-	if (filter != NULL && strcmp(filter, "[]") == 0)
+	if (cf->backoff_max_ms < cf->backoff_initial_ms) {
+		*cause = xasprintf("relay.backoff-max-ms (%d) is less than relay.backoff-initial-ms "
+		    "(%d)", cf->backoff_max_ms, cf->backoff_initial_ms);
+		return -1;
+	}
+	if ((cf->adapter != NULL && conf_adapter(cf, root, cause) != 0) ||
+	    conf_sinks(cf, cJSON_GetObjectItemCaseSensitive(root, "sinks"), cause) != 0)
+		return -1;
+	if (cf->filter != NULL && strcmp(cf->filter, "[]") == 0)
 		log_warn("system.push-events is an empty list: no event will be published by the "
 		    "sinks that use it");
 	if (cf->nsinks == 0) {
-		cJSON *none = cJSON_CreateObject();
-		rc = conf_add_sink(cf, "stdout", "default", "stdout", none, filter, prefix, cause);
+		none = cJSON_CreateObject();
+		rc = conf_add_sink(cf, "stdout", "default", "stdout", none, cause);
 		cJSON_Delete(none);
 		if (rc != 0)
-			goto out;
-		rc = -1;
+			return -1;
 	}
 	if (cf->database == NULL) {
 		*cause = xasprintf("no database: set \"outbox.database\" or use --db PATH");
-		goto out;
+		return -1;
 	}
-	rc = 0;
-out:
-	free(filter);
-	free(prefix);
-	return rc;
+	return 0;
 }
 
 int
@@ -634,7 +435,8 @@ conf_load(struct conf *cf, const char *path, const cJSON *overrides, char **caus
 	mode_t mode = 0;
 	int rc;
 
-	conf_defaults(cf);
+	memset(cf, 0, sizeof *cf);
+	option_defaults(conf_options, cf);
 	if (path != NULL) {
 		if ((text = conf_read_file(path, &mode, cause)) == NULL)
 			return -1;
@@ -668,22 +470,32 @@ conf_load(struct conf *cf, const char *path, const cJSON *overrides, char **caus
 	return rc;
 }
 
+static void
+conf_sink_free(struct conf_sink *cs)
+{
+	option_free(conf_sink_options, cs);
+	sink_type_free(cs->type, cs->options);
+	free(cs->name);
+	free(cs->where);
+	free(cs->target);
+}
+
 void
 conf_free(struct conf *cf)
 {
 	size_t i;
 
-	for (i = 0; i < cf->nsinks; i++) {
-		struct conf_sink *cs = &cf->sinks[i];
-		if (cs->sink.priv != NULL || cs->sink.target != NULL)
-			cs->sink.ops->free(&cs->sink);
-		free(cs->sink.name);
-		free(cs->sink.where);
-		free(cs->sink.target);
-		free(cs->filter);
-		free(cs->prefix);
-	}
+	for (i = 0; i < cf->nsinks; i++)
+		conf_sink_free(&cf->sinks[i]);
 	free(cf->sinks);
-	free(cf->database);
+	option_free(conf_options, cf);
 	memset(cf, 0, sizeof *cf);
+}
+
+int
+conf_sink_equal(const struct conf_sink *a, const struct conf_sink *b)
+{
+	return strcmp(a->name, b->name) == 0 && a->type == b->type &&
+	    option_equal(conf_sink_options, a, b) &&
+	    option_equal(a->type->options, a->options, b->options);
 }

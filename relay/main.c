@@ -20,6 +20,7 @@
 #include <hiredis/hiredis.h>
 
 #include "conf.h"
+#include "exit.h"
 #include "log.h"
 #include "outbox.h"
 #include "redis_url.h"
@@ -28,11 +29,8 @@
 #include "util.h"
 #include "wake.h"
 
-#define MAIN_EXIT_USAGE   2
-#define MAIN_EXIT_LOCKED  3
-
 static volatile sig_atomic_t main_stop;
-static volatile sig_atomic_t main_reopen;
+static volatile sig_atomic_t main_hup;
 static int main_signal_pipe[2] = { -1, -1 };
 
 struct main_args {
@@ -70,12 +68,13 @@ main_usage(FILE *out)
 	    "                      over when it stops, instead of exiting\n"
 	    "  -v, --verbose       more logging (repeat for debug)\n"
 	    "  -q, --quiet         warnings and errors only\n"
-	    "      --log-file PATH log there instead of stderr (reopened on SIGHUP)\n"
+	    "      --log-file PATH log there instead of stderr\n"
 	    "  -h, --help          this help\n"
 	    "      --version       versions of outboxd and its libraries\n"
 	    "\n"
 	    "Passwords: OUTBOXD_REDIS_PASSWORD and OUTBOXD_AMQP_PASSWORD keep them out of\n"
 	    "URLs on the command line.\n"
+	    "SIGHUP reloads the configuration and reopens the log file.\n"
 	    "Flags override the configuration file. Exit status: 0 done, 1 runtime error,\n"
 	    "2 usage, 3 another relay is active, 65 not an outbox database, 66 no such\n"
 	    "database, 75 --once could not reach a sink, 78 configuration error.\n"
@@ -195,7 +194,7 @@ main_on_signal(int sig)
 	int saved = errno;
 
 	if (sig == SIGHUP)
-		main_reopen = 1;
+		main_hup = 1;
 	else
 		main_stop = 1;
 	if (main_signal_pipe[1] >= 0)
@@ -234,16 +233,16 @@ main_lock(const char *database, int standby, int *fd_out)
 	if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644)) < 0) {
 		log_error("cannot open lock file %s: %s", path, strerror(errno));
 		free(path);
-		return 1;
+		return EXIT_RUNTIME;
 	}
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		if (errno != EWOULDBLOCK) {
 			log_error("cannot lock %s: %s", path, strerror(errno));
-			rc = 1;
+			rc = EXIT_RUNTIME;
 		} else if (!standby) {
 			log_error("another relay is active on %s (it holds %s); use --standby to "
 			    "wait and take over when it stops", database, path);
-			rc = MAIN_EXIT_LOCKED;
+			rc = EXIT_LOCKED;
 		} else if (main_stop) {
 			rc = -1;
 		} else {
@@ -263,11 +262,32 @@ main_lock(const char *database, int standby, int *fd_out)
 	return 0;
 }
 
+/* The log level: the configuration's, moved by -v and -q. */
+static void
+main_log_level(const struct main_args *a, const struct conf *cf)
+{
+	int level = cf->log_level + a->verbosity;
+
+	log_set_level(level < LOG_ERROR ? LOG_ERROR : level > LOG_DEBUG ? LOG_DEBUG : level);
+}
+
+/* Load the configuration: at start-up, and again on SIGHUP (relay_options.load). */
+static int
+main_load(struct conf *cf, void *arg, char **cause)
+{
+	struct main_args *a = arg;
+
+	if (conf_load(cf, a->config, a->overrides, cause) != 0)
+		return -1;
+	main_log_level(a, cf);
+	return 0;
+}
+
 static int
 main_run(struct main_args *a, struct conf *cf)
 {
-	struct relay_options opt = { .once = a->once, .stop = &main_stop,
-	    .reopen = &main_reopen };
+	struct relay_options opt = { .once = a->once, .stop = &main_stop, .hup = &main_hup,
+	    .load = main_load, .load_arg = a };
 	struct store *st = NULL;
 	struct wake *wake;
 	char *cause = NULL;
@@ -300,28 +320,25 @@ main(int argc, char **argv)
 	struct main_args a = { 0 };
 	struct conf cf;
 	char *cause = NULL;
-	int status, level;
+	int status;
 
 	srandom((unsigned)time(NULL) ^ (unsigned)getpid());
 	a.overrides = cJSON_CreateObject();
 	if ((status = main_parse_args(argc, argv, &a)) != 0) {
 		cJSON_Delete(a.overrides);
-		return status < 0 ? MAIN_EXIT_USAGE : 0;
+		return status < 0 ? EXIT_USAGE : EXIT_OK;
 	}
 	if (a.log_file != NULL && log_open(a.log_file) != 0) {
 		fprintf(stderr, "outboxd: cannot open log file %s: %s\n", a.log_file, strerror(errno));
 		cJSON_Delete(a.overrides);
-		return 1;
+		return EXIT_RUNTIME;
 	}
-	status = conf_load(&cf, a.config, a.overrides, &cause);
-	cJSON_Delete(a.overrides);
-	if (status != 0) {
+	if (main_load(&cf, &a, &cause) != 0) {
 		log_error("%s", cause);
 		free(cause);
-		return CONF_EXIT;
+		cJSON_Delete(a.overrides);
+		return EXIT_CONFIG;
 	}
-	level = (cf.log_level >= 0 ? cf.log_level : LOG_INFO) + a.verbosity;
-	log_set_level(level < LOG_ERROR ? LOG_ERROR : level > LOG_DEBUG ? LOG_DEBUG : level);
 	if (a.argv_password != NULL) {
 		log_warn("the %s URL on the command line holds a password: it is hidden from ps "
 		    "now, but was visible while outboxd started and stays in shell histories; "
@@ -332,9 +349,11 @@ main(int argc, char **argv)
 	if (main_signals() != 0) {
 		log_error("cannot set up signals: %s", strerror(errno));
 		conf_free(&cf);
-		return 1;
+		cJSON_Delete(a.overrides);
+		return EXIT_RUNTIME;
 	}
 	status = main_run(&a, &cf);
 	conf_free(&cf);
+	cJSON_Delete(a.overrides);
 	return status;
 }

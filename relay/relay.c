@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "envelope.h"
+#include "exit.h"
 #include "log.h"
 #include "relay.h"
 #include "util.h"
@@ -42,11 +43,10 @@ struct relay_keyset {
 };
 
 struct relay_sink {
-	struct conf_sink *cs;
+	const struct conf_sink *cs; /* its configuration (in relay.cf) */
 	struct sink *sk;
 	char **patterns;          /* the filter, NULL-terminated; NULL: every event */
 	int64_t cursor;
-	int connected;
 	int failures;             /* consecutive failed connects */
 	int drops;                /* connections lost since the last clean publish */
 	int64_t reconnect_at;     /* monotonic ms */
@@ -71,6 +71,8 @@ struct relay {
 	int unreachable;                    /* --once: a sink could not be reached */
 	int64_t next_purge_at;
 };
+
+static void relay_sink_stop(struct relay_sink *rs);
 
 int64_t
 relay_backoff(const struct conf *cf, int attempt)
@@ -196,8 +198,8 @@ relay_register(struct relay *r, struct relay_sink *rs)
 	int64_t pause_ms = 0;
 	char *cause = NULL;
 
-	while (store_sink_register(r->st, rs->sk->name, rs->sk->ops->type, rs->cs->filter,
-	    rs->cs->prefix, &rs->cursor, &cause) != 0) {
+	while (store_sink_register(r->st, rs->cs->name, rs->cs->type->name, rs->cs->filter,
+	    rs->cs->prefix, rs->cs->start_at == CONF_START_LATEST, &rs->cursor, &cause) != 0) {
 		if (!store_failure_passes(r->st) || r->opt->once || *r->opt->stop) {
 			log_error("sink %s: %s", rs->sk->name, cause);
 			free(cause);
@@ -215,6 +217,78 @@ relay_register(struct relay *r, struct relay_sink *rs)
 	return 0;
 }
 
+static void
+relay_buffers_free(struct relay *r)
+{
+	free(r->events);
+	free(r->msgs);
+	free(r->outcomes);
+	free(r->names);
+	free(r->envelopes);
+	free(r->keys);
+	free(r->inflight.slot);
+	free(r->waiting.slot);
+}
+
+/* Room for batches of limit events. */
+static void
+relay_buffers_alloc(struct relay *r, int limit)
+{
+	relay_buffers_free(r);
+	r->limit = limit;
+	r->events = xcalloc((size_t)limit, sizeof *r->events);
+	r->msgs = xcalloc((size_t)limit, sizeof *r->msgs);
+	r->outcomes = xcalloc((size_t)limit, sizeof *r->outcomes);
+	r->names = xcalloc((size_t)limit, sizeof *r->names);
+	r->envelopes = xcalloc((size_t)limit, sizeof *r->envelopes);
+	r->keys = xcalloc((size_t)limit, sizeof *r->keys);
+	relay_keyset_init(&r->inflight, limit);
+	relay_keyset_init(&r->waiting, limit);
+}
+
+static const struct sink_ops *
+relay_sink_ops(const struct relay *r, const struct sink_type *type)
+{
+	const struct sink_ops *const *ops;
+
+	if (r->opt->sink_ops == NULL)
+		return sink_ops_find(type);
+	for (ops = r->opt->sink_ops; *ops != NULL; ops++) {
+		if ((*ops)->type == type)
+			return *ops;
+	}
+	return NULL;
+}
+
+/* Make the live sink of cs and register it (a write). Does not connect. */
+static int
+relay_sink_start(struct relay *r, struct relay_sink *rs, const struct conf_sink *cs)
+{
+	const struct sink_ops *ops = relay_sink_ops(r, cs->type);
+
+	memset(rs, 0, sizeof *rs);
+	if (ops == NULL) {
+		log_error("sink %s: no implementation of type %s", cs->name, cs->type->name);
+		return -1;
+	}
+	rs->cs = cs;
+	rs->sk = sink_new(ops, cs->name, cs->options);
+	rs->patterns = relay_parse_filter(cs->filter);
+	if (relay_register(r, rs) != 0) {
+		relay_sink_stop(rs);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+relay_sink_stop(struct relay_sink *rs)
+{
+	sink_free(rs->sk);
+	relay_free_patterns(rs->patterns);
+	memset(rs, 0, sizeof *rs);
+}
+
 static int
 relay_setup(struct relay *r, struct conf *cf, struct store *st, struct wake *wake,
     const struct relay_options *opt)
@@ -226,26 +300,14 @@ relay_setup(struct relay *r, struct conf *cf, struct store *st, struct wake *wak
 	r->st = st;
 	r->wake = wake;
 	r->opt = opt;
-	r->limit = cf->batch_size;
-	r->nsinks = cf->nsinks;
+	relay_buffers_alloc(r, cf->batch_size);
 	r->sinks = xcalloc(cf->nsinks, sizeof *r->sinks);
-	r->events = xcalloc((size_t)r->limit, sizeof *r->events);
-	r->msgs = xcalloc((size_t)r->limit, sizeof *r->msgs);
-	r->outcomes = xcalloc((size_t)r->limit, sizeof *r->outcomes);
-	r->names = xcalloc((size_t)r->limit, sizeof *r->names);
-	r->envelopes = xcalloc((size_t)r->limit, sizeof *r->envelopes);
-	r->keys = xcalloc((size_t)r->limit, sizeof *r->keys);
-	relay_keyset_init(&r->inflight, r->limit);
-	relay_keyset_init(&r->waiting, r->limit);
 	for (i = 0; i < cf->nsinks; i++) {
-		struct relay_sink *rs = &r->sinks[i];
-		rs->cs = &cf->sinks[i];
-		rs->sk = &rs->cs->sink;
-		rs->patterns = relay_parse_filter(rs->cs->filter);
-		if (relay_register(r, rs) != 0)
+		if (relay_sink_start(r, &r->sinks[i], &cf->sinks[i]) != 0)
 			return -1;
-		log_info("sink %s: %s, from seq %lld", rs->sk->name, rs->sk->target,
-		    (long long)rs->cursor);
+		r->nsinks++;
+		log_info("sink %s: %s, from seq %lld", r->sinks[i].sk->name,
+		    r->sinks[i].sk->target, (long long)r->sinks[i].cursor);
 	}
 	return 0;
 }
@@ -255,20 +317,10 @@ relay_teardown(struct relay *r)
 {
 	size_t i;
 
-	for (i = 0; i < r->nsinks; i++) {
-		if (r->sinks[i].connected)
-			r->sinks[i].sk->ops->disconnect(r->sinks[i].sk);
-		relay_free_patterns(r->sinks[i].patterns);
-	}
+	for (i = 0; i < r->nsinks; i++)
+		relay_sink_stop(&r->sinks[i]);
 	free(r->sinks);
-	free(r->events);
-	free(r->msgs);
-	free(r->outcomes);
-	free(r->names);
-	free(r->envelopes);
-	free(r->keys);
-	free(r->inflight.slot);
-	free(r->waiting.slot);
+	relay_buffers_free(r);
 }
 
 /* ---- connections ------------------------------------------------------------------- */
@@ -279,14 +331,13 @@ relay_connect(struct relay *r, struct relay_sink *rs)
 	int64_t now = util_monotonic_ms();
 	char *cause = NULL;
 
-	if (rs->connected)
+	if (rs->sk->connected)
 		return 0;
 	if (now < rs->reconnect_at)
 		return -1;
-	if (rs->sk->ops->connect(rs->sk, &cause) == 0) {
+	if (sink_connect(rs->sk, &cause) == 0) {
 		if (rs->failures > 0)
 			log_info("sink %s: connected again to %s", rs->sk->name, rs->sk->target);
-		rs->connected = 1;
 		rs->failures = 0;
 		return 0;
 	}
@@ -307,8 +358,7 @@ relay_connection_lost(struct relay *r, struct relay_sink *rs, const char *cause)
 	/* One warning per outage: a broker that keeps dropping us is logged at debug level. */
 	log_msg(rs->drops == 0 ? LOG_WARN : LOG_DEBUG, "sink %s: connection lost: %s "
 	    "(reconnecting)", rs->sk->name, cause != NULL ? cause : "unknown error");
-	rs->sk->ops->disconnect(rs->sk);
-	rs->connected = 0;
+	sink_disconnect(rs->sk);
 	/* Reconnect at once the first time; a broker that keeps dropping us gets backoff. */
 	rs->drops++;
 	rs->reconnect_at = rs->drops == 1 ? 0 :
@@ -369,7 +419,7 @@ relay_publish(struct relay *r, struct relay_sink *rs, size_t n)
 	return -1;
 }
 
-/* The outcome of a message the broker refused, after attempts earlier attempts. */
+/* The outcome of a message the broker refused, which had been tried attempts times. */
 static void
 relay_rejected(struct relay *r, struct relay_sink *rs, struct store_outcome *o,
     const struct sink_message *msg, int attempts)
@@ -587,13 +637,15 @@ relay_new_events(struct relay *r, struct relay_sink *rs)
 
 	/* The cursor may have been moved by an operator (outboxctl replay --from-seq), or its
 	 * row removed (outboxctl sinks rm): then the sink starts again like a new one. */
-	if (store_sink_cursor(r->st, rs->sk->name, &rs->cursor, &cause) == 0 && rs->cursor < 0) {
+	if (store_sink_cursor(r->st, rs->sk->name, &rs->cursor, &cause) != 0)
+		rc = -1;
+	else if (rs->cursor < 0) {
 		log_warn("sink %s: its row in outbox_sink was removed: registering it again",
 		    rs->sk->name);
-		store_sink_register(r->st, rs->sk->name, rs->sk->ops->type, rs->cs->filter,
-		    rs->cs->prefix, &rs->cursor, &cause);
+		rc = store_sink_register(r->st, rs->cs->name, rs->cs->type->name, rs->cs->filter,
+		    rs->cs->prefix, rs->cs->start_at == CONF_START_LATEST, &rs->cursor, &cause);
 	}
-	if (cause != NULL ||
+	if (rc != 0 ||
 	    store_read_new(r->st, rs->cursor, r->limit, r->events, &n, &cause) != 0) {
 		log_error("sink %s: %s", rs->sk->name, cause);
 		free(cause);
@@ -663,7 +715,7 @@ relay_sleep_ms(struct relay *r, int poll_ms)
 
 	for (i = 0; i < r->nsinks; i++) {
 		struct relay_sink *rs = &r->sinks[i];
-		if (!rs->connected) {
+		if (!rs->sk->connected) {
 			if (rs->reconnect_at - mono < t)
 				t = rs->reconnect_at - mono;
 			continue;
@@ -689,7 +741,7 @@ relay_idle(struct relay *r)
 
 	for (i = 0; i < r->nsinks; i++) {
 		struct relay_sink *rs = &r->sinks[i];
-		if (!rs->connected || rs->sk->ops->idle == NULL)
+		if (!rs->sk->connected || rs->sk->ops->idle == NULL)
 			continue;
 		if (rs->sk->ops->idle(rs->sk, &cause) != 0) {
 			relay_connection_lost(r, rs, cause);
@@ -697,6 +749,118 @@ relay_idle(struct relay *r)
 			cause = NULL;
 		}
 	}
+}
+
+/* ---- reload ------------------------------------------------------------------------ */
+
+/* The running sink called name, or NULL. */
+static struct relay_sink *
+relay_find_sink(struct relay *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->nsinks; i++) {
+		if (r->sinks[i].sk != NULL && strcmp(r->sinks[i].sk->name, name) == 0)
+			return &r->sinks[i];
+	}
+	return NULL;
+}
+
+static int
+relay_conf_has_sink(const struct conf *cf, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < cf->nsinks; i++) {
+		if (strcmp(cf->sinks[i].name, name) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Switch to next: sinks whose configuration did not change keep running as they are;
+ * changed ones are made again (and reconnect); new ones start; removed ones stop (their
+ * row stays). New and changed sinks are registered first: if that fails, nothing changes.
+ * Called between passes, so no batch is in flight.
+ */
+static int
+relay_apply(struct relay *r, struct conf *next)
+{
+	struct relay_sink *sinks = xcalloc(next->nsinks, sizeof *sinks), *old;
+	size_t i, j;
+
+	for (i = 0; i < next->nsinks; i++) {
+		old = relay_find_sink(r, next->sinks[i].name);
+		if (old != NULL && conf_sink_equal(old->cs, &next->sinks[i]))
+			continue;
+		if (relay_sink_start(r, &sinks[i], &next->sinks[i]) != 0) {
+			for (j = 0; j < i; j++)
+				relay_sink_stop(&sinks[j]);
+			free(sinks);
+			return -1;
+		}
+		log_info("sink %s: %s %s, from seq %lld", sinks[i].sk->name, old != NULL ?
+		    "changed, now" : "added:", sinks[i].sk->target, (long long)sinks[i].cursor);
+	}
+	for (i = 0; i < next->nsinks; i++) {
+		if (sinks[i].sk != NULL)
+			continue;
+		/* Unchanged: keep the connection, the cursor and the backoff state. */
+		old = relay_find_sink(r, next->sinks[i].name);
+		sinks[i] = *old;
+		sinks[i].cs = &next->sinks[i];
+		memset(old, 0, sizeof *old);
+	}
+	for (i = 0; i < r->nsinks; i++) {
+		if (r->sinks[i].sk == NULL)
+			continue;
+		if (!relay_conf_has_sink(next, r->sinks[i].sk->name))
+			log_info("sink %s: removed from the configuration: stopped (its row in "
+			    "outbox_sink stays)", r->sinks[i].sk->name);
+		relay_sink_stop(&r->sinks[i]);
+	}
+	free(r->sinks);
+	r->sinks = sinks;
+	r->nsinks = next->nsinks;
+	if (next->batch_size != r->limit)
+		relay_buffers_alloc(r, next->batch_size);
+	conf_free(r->cf);
+	*r->cf = *next;
+	/* The sinks point into the configuration's array, which moved with it. */
+	for (i = 0; i < r->nsinks; i++)
+		r->sinks[i].cs = &r->cf->sinks[i];
+	return 0;
+}
+
+/* SIGHUP: load the configuration again and apply it; a bad one changes nothing. */
+static void
+relay_reload(struct relay *r)
+{
+	struct conf next;
+	char *cause = NULL;
+
+	if (r->opt->load == NULL)
+		return;
+	if (r->opt->load(&next, r->opt->load_arg, &cause) != 0) {
+		log_error("reload refused, the running configuration stays: %s", cause);
+		free(cause);
+		return;
+	}
+	if (strcmp(next.database, r->cf->database) != 0) {
+		log_error("reload refused, the running configuration stays: outbox.database "
+		    "changed to %s (restart outboxd to relay another database)", next.database);
+		conf_free(&next);
+		return;
+	}
+	if (relay_apply(r, &next) != 0) {
+		log_error("reload refused, the running configuration stays: a sink could not be "
+		    "registered");
+		conf_free(&next);
+		return;
+	}
+	log_info("configuration reloaded (%zu sink%s, batch %d)", r->nsinks,
+	    r->nsinks == 1 ? "" : "s", r->limit);
 }
 
 int
@@ -711,13 +875,13 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 
 	if (relay_setup(&r, cf, st, wake, opt) != 0) {
 		relay_teardown(&r);
-		return 1;
+		return EXIT_RUNTIME;
 	}
 	while (!*opt->stop) {
-		if (*opt->reopen) {
-			*opt->reopen = 0;
+		if (opt->hup != NULL && *opt->hup) {
+			*opt->hup = 0;
 			log_reopen();
-			log_info("log reopened");
+			relay_reload(&r);
 		}
 		work = trouble = 0;
 		for (i = 0; i < r.nsinks && !*opt->stop; i++) {
@@ -728,7 +892,7 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 		}
 		relay_retention(&r);
 		if (opt->once && r.unreachable) {
-			status = RELAY_EXIT_UNREACHABLE;
+			status = EXIT_UNREACHABLE;
 			break;
 		}
 		if (trouble) {
@@ -742,7 +906,7 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 			if (opt->once && ++broken == ONCE_MAX_BROKEN) {
 				log_error("--once: giving up after %d passes in a row that failed",
 				    broken);
-				status = 1;
+				status = EXIT_RUNTIME;
 				break;
 			}
 			pause_ms = relay_next_pause(&r, pause_ms);

@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <cjson/cJSON.h>
+#include "option.h"
 
 enum sink_status {
 	SINK_UNSENT = 0,
@@ -44,16 +44,48 @@ struct sink_message {
 
 struct sink;
 
+/*
+ * A sink type as the configuration sees it: plain data, no connection, no broker library
+ * (conf.c and the config fuzzer link these without hiredis or rabbitmq-c). Its options are
+ * one table (option.h) filling a struct of options_size bytes.
+ */
+struct sink_type {
+	const char *name;              /* the value of "type" in config */
+	const struct conf_option *options;  /* ends with OPTION_END */
+	size_t options_size;           /* of the struct the table fills */
+	/* Optional: checks that span options (a user name without a password) and derived
+	 * defaults, after the table was read. -1 with *cause (malloc'd) naming where. */
+	int (*check)(void *opts, const char *where, char **cause);
+	/* Where it publishes, for logs, passwords masked (malloc'd). */
+	char *(*describe)(const void *opts);
+};
+
+extern const struct sink_type sink_stdout_type;
+extern const struct sink_type sink_redis_type;
+extern const struct sink_type sink_rabbitmq_type;
+
+/* The sink type called name, or NULL. */
+const struct sink_type *sink_type_find(const char *name);
+/* The options of a sink of type, read from obj (defaults for what it does not say) and
+ * checked: malloc'd, freed with sink_type_free. NULL with *cause naming where.key. */
+void *sink_type_read(const struct sink_type *type, const cJSON *obj, const char *where,
+    char **cause);
+void sink_type_free(const struct sink_type *type, void *opts);
+/* "stdout, redis or rabbitmq", for messages. */
+const char *sink_type_names(void);
+
+/*
+ * A live sink. Ownership, for every sink: sink_new copies the options it is given, so a
+ * sink never points into a configuration (which a reload frees); sink_free disconnects,
+ * closes and frees everything the sink holds.
+ */
 struct sink_ops {
-	const char *type; /* "stdout", "redis", "rabbitmq": the value of "type" in config */
+	const struct sink_type *type;
 
-	/* Read this sink's own options from opts (a "sinks" entry, or the flat push-events
-	 * keys mapped onto one). Keys common to all sinks (see sink_common_keys) are not the
-	 * sink's business. Warn about unknown keys with conf_warn_unknown. Does not connect.
-	 * Sets sk->priv and sk->target. Returns 0, or -1 with *cause (malloc'd). */
-	int (*configure)(struct sink *sk, const cJSON *opts, char **cause);
+	/* Make sk->priv from sk->options, which the type's check accepted. No I/O. */
+	void (*open)(struct sink *sk);
 
-	/* Connect (and declare what needs declaring). -1 with *cause when the broker cannot
+	/* Optional: connect (and declare what needs declaring). -1 with *cause when the broker cannot
 	 * be reached or refuses us; the loop logs it and tries again with backoff. */
 	int (*connect)(struct sink *sk, char **cause);
 
@@ -67,31 +99,36 @@ struct sink_ops {
 	 * a dead connection. -1 with *cause when the connection is lost. */
 	int (*idle)(struct sink *sk, char **cause);
 
-	/* Close the connection, if any. The sink can connect again afterwards. */
+	/* Optional: close the connection, if any. The sink can connect again afterwards. */
 	void (*disconnect)(struct sink *sk);
 
-	/* Free priv (after disconnect). */
-	void (*free)(struct sink *sk);
+	/* Optional: free priv (after disconnect). */
+	void (*close)(struct sink *sk);
 };
 
 struct sink {
 	char *name;                 /* the sink's name, its row in outbox_sink */
-	char *where;                /* where its options come from, for messages: "sinks.audit" */
-	const struct sink_ops *ops;
 	char *target;               /* for logs, secrets removed: "redis://127.0.0.1:6379 channel liquid" */
+	const struct sink_ops *ops;
+	void *options;              /* the sink's own copy, filled by ops->type->options */
 	void *priv;                 /* the sink's own state */
+	int connected;
 };
 
 extern const struct sink_ops sink_stdout_ops;
 extern const struct sink_ops sink_redis_ops;
 extern const struct sink_ops sink_rabbitmq_ops;
 
-/* The sink type called type, or NULL. */
-const struct sink_ops *sink_find_type(const char *type);
+/* The built-in ops of a type, or NULL. */
+const struct sink_ops *sink_ops_find(const struct sink_type *type);
 
-/* Keys every sink object may carry, handled by conf.c, not by the sink ("type",
- * "events", "prefix"); NULL-terminated, for conf_warn_unknown. */
-extern const char *const sink_common_keys[];
+/* A sink called name, of ops' type, with a copy of options. Does not connect. */
+struct sink *sink_new(const struct sink_ops *ops, const char *name, const void *options);
+/* Connect, and on success mark the sink connected. */
+int sink_connect(struct sink *sk, char **cause);
+/* Disconnect if connected. */
+void sink_disconnect(struct sink *sk);
+void sink_free(struct sink *sk);
 
 /* Expand "{name}" in tmpl with name into buf; -1 if it does not fit. */
 int sink_expand(const char *tmpl, const char *name, char *buf, size_t len);

@@ -30,28 +30,18 @@
 #include <amqp_tcp_socket.h>
 
 #include "amqp_url.h"
-#include "conf.h"
 #include "log.h"
 #include "sink.h"
+#include "sink_rabbitmq.h"
 #include "util.h"
 
 #define SINK_RABBITMQ_CHANNEL 1
 #define SINK_RABBITMQ_KEY_MAX 256 /* AMQP short strings */
 
 struct sink_rabbitmq {
+	const struct sink_rabbitmq_options *o;  /* the sink's own (sk->options) */
 	struct amqp_url *urls;      /* tried in order on connect */
 	size_t nurls;
-	char *queue;
-	char *exchange;             /* "": the default exchange */
-	char *exchange_type;
-	int exchange_passive;
-	char *routing_key;          /* template; "{name}" expands */
-	int declare_queue;
-	int confirm_window;
-	int connect_timeout_ms;
-	int timeout_ms;             /* waiting for confirms */
-	char *tls_ca, *tls_cert, *tls_key;
-	int tls_verify_peer, tls_verify_hostname;
 
 	amqp_connection_state_t conn;
 	uint64_t next_tag;          /* delivery tag of the next publish */
@@ -62,209 +52,31 @@ struct sink_rabbitmq {
 	int queue_gone;             /* a return through the default exchange: no queue */
 };
 
-/* ---- configuration ----------------------------------------------------------------- */
-
-static const char *const sink_rabbitmq_keys[] = {
-	"connectionString", "url", "channel-name", "queue", "exchange", "exchange-type",
-	"exchange-declare", "routing-key", "declare-queue", "confirm-window",
-	"connect-timeout-ms", "timeout-ms", "tls-ca-file", "tls-cert-file", "tls-key-file",
-	"tls-verify-peer", "tls-verify-hostname", "password", "privilege.*", NULL
-};
-
-/* The one of two alias keys that is set (an error if both are, differently). */
-static int
-sink_rabbitmq_alias(const cJSON *opts, const char *where, const char *a, const char *b,
-    char **out, char **cause)
+static void
+sink_rabbitmq_open(struct sink *sk)
 {
-	char *va = NULL, *vb = NULL;
+	struct sink_rabbitmq *r = xcalloc(1, sizeof *r);
+	char *cause = NULL;
 
-	if (conf_get_string(opts, where, a, &va, cause) != 0 ||
-	    conf_get_string(opts, where, b, &vb, cause) != 0) {
-		free(va);
-		free(vb);
-		return -1;
-	}
-	if (va != NULL && vb != NULL && strcmp(va, vb) != 0) {
-		*cause = xasprintf("%s: %s and %s are the same option with different values",
-		    where, a, b);
-		free(va);
-		free(vb);
-		return -1;
-	}
-	if (va != NULL || vb != NULL) {
-		free(*out);
-		*out = va != NULL ? va : vb;
-		if (va != NULL)
-			free(vb);
-	}
-	return 0;
-}
-
-static int
-sink_rabbitmq_add_url(struct sink_rabbitmq *r, const char *where, const char *key,
-    const char *text, char **cause)
-{
-	char *why = NULL;
-
-	r->urls = realloc(r->urls, (r->nurls + 1) * sizeof *r->urls);
-	if (r->urls == NULL)
+	r->o = sk->options;
+	/* The type's check accepted these options: this cannot fail. */
+	if (sink_rabbitmq_urls(r->o, sk->name, &r->urls, &r->nurls, &cause) != 0)
 		abort();
-	if (amqp_url_parse(text, &r->urls[r->nurls], &why) != 0) {
-		amqp_url_free(&r->urls[r->nurls]);
-		*cause = xasprintf("%s.%s: %s", where, key, why);
-		free(why);
-		return -1;
-	}
-	r->nurls++;
-	return 0;
-}
-
-/* connectionString (or url): one URL, or an array of them for failover. */
-static int
-sink_rabbitmq_urls(struct sink_rabbitmq *r, const cJSON *opts, const char *where,
-    char **cause)
-{
-	const char *key = cJSON_HasObjectItem(opts, "connectionString") ? "connectionString" :
-	    "url";
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(opts, key), *item;
-
-	if (v == NULL)
-		return sink_rabbitmq_add_url(r, where, key, "amqp://localhost:5672", cause);
-	if (cJSON_IsString(v))
-		return sink_rabbitmq_add_url(r, where, key, v->valuestring, cause);
-	if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
-		*cause = xasprintf("%s.%s: expected a URL or an array of URLs", where, key);
-		return -1;
-	}
-	cJSON_ArrayForEach(item, v) {
-		if (!cJSON_IsString(item)) {
-			*cause = xasprintf("%s.%s: expected an array of URL strings", where, key);
-			return -1;
-		}
-		if (sink_rabbitmq_add_url(r, where, key, item->valuestring, cause) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* "password" (OUTBOXD_AMQP_PASSWORD, or a file only its owner reads) for every URL that
- * gives none of its own. Never quoted: it is a secret. */
-static int
-sink_rabbitmq_password(struct sink_rabbitmq *r, const cJSON *opts, const char *where,
-    char **cause)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(opts, "password");
-	size_t i;
-
-	if (v == NULL)
-		return 0;
-	if (!cJSON_IsString(v)) {
-		*cause = xasprintf("%s.password: expected a string", where);
-		return -1;
-	}
-	for (i = 0; i < r->nurls; i++) {
-		if (r->urls[i].password_set)
-			continue;
-		free(r->urls[i].password);
-		r->urls[i].password = xstrdup(v->valuestring);
-		r->urls[i].password_set = 1;
-	}
-	return 0;
-}
-
-static int
-sink_rabbitmq_options(struct sink_rabbitmq *r, const cJSON *opts, const char *where,
-    char **cause)
-{
-	int64_t window = 256, connect_ms = 5000, timeout_ms = 10000;
-	char *declare = NULL;
-	int rc = -1;
-
-	r->queue = xstrdup("liquid");
-	r->exchange = xstrdup("");
-	r->exchange_type = xstrdup("topic");
-	r->declare_queue = 1;
-	r->tls_verify_peer = r->tls_verify_hostname = 1;
-	if (sink_rabbitmq_urls(r, opts, where, cause) != 0 ||
-	    sink_rabbitmq_password(r, opts, where, cause) != 0 ||
-	    sink_rabbitmq_alias(opts, where, "queue", "channel-name", &r->queue, cause) != 0 ||
-	    conf_get_string(opts, where, "exchange", &r->exchange, cause) != 0 ||
-	    conf_get_string(opts, where, "exchange-type", &r->exchange_type, cause) != 0 ||
-	    conf_get_string(opts, where, "exchange-declare", &declare, cause) != 0 ||
-	    conf_get_string(opts, where, "routing-key", &r->routing_key, cause) != 0 ||
-	    conf_get_bool(opts, where, "declare-queue", &r->declare_queue, cause) != 0 ||
-	    conf_get_int(opts, where, "confirm-window", 1, 65535, &window, cause) != 0 ||
-	    conf_get_int(opts, where, "connect-timeout-ms", 1, 600000, &connect_ms, cause) != 0 ||
-	    conf_get_int(opts, where, "timeout-ms", 1, 600000, &timeout_ms, cause) != 0 ||
-	    conf_get_string(opts, where, "tls-ca-file", &r->tls_ca, cause) != 0 ||
-	    conf_get_string(opts, where, "tls-cert-file", &r->tls_cert, cause) != 0 ||
-	    conf_get_string(opts, where, "tls-key-file", &r->tls_key, cause) != 0 ||
-	    conf_get_bool(opts, where, "tls-verify-peer", &r->tls_verify_peer, cause) != 0 ||
-	    conf_get_bool(opts, where, "tls-verify-hostname", &r->tls_verify_hostname, cause) != 0)
-		goto out;
-	if (declare != NULL && strcmp(declare, "declare") != 0 && strcmp(declare, "passive") != 0) {
-		*cause = xasprintf("%s.exchange-declare: expected \"declare\" or \"passive\"", where);
-		goto out;
-	}
-	r->exchange_passive = declare != NULL && strcmp(declare, "passive") == 0;
-	if ((r->tls_cert == NULL) != (r->tls_key == NULL)) {
-		*cause = xasprintf("%s: tls-cert-file and tls-key-file go together", where);
-		goto out;
-	}
-	if (r->routing_key == NULL)
-		r->routing_key = xstrdup(r->exchange[0] != '\0' ? "{name}" : r->queue);
-	r->confirm_window = (int)window;
-	r->connect_timeout_ms = (int)connect_ms;
-	r->timeout_ms = (int)timeout_ms;
-	rc = 0;
-out:
-	free(declare);
-	return rc;
+	sk->priv = r;
 }
 
 static void
-sink_rabbitmq_free(struct sink *sk)
+sink_rabbitmq_close(struct sink *sk)
 {
 	struct sink_rabbitmq *r = sk->priv;
-	size_t i;
 
-	if (r == NULL)
-		return;
-	for (i = 0; i < r->nurls; i++)
-		amqp_url_free(&r->urls[i]);
-	free(r->urls);
-	free(r->queue);
-	free(r->exchange);
-	free(r->exchange_type);
-	free(r->routing_key);
-	free(r->tls_ca);
-	free(r->tls_cert);
-	free(r->tls_key);
+	if (r->conn != NULL)
+		amqp_destroy_connection(r->conn);
+	sink_rabbitmq_urls_free(r->urls, r->nurls);
 	free(r->returned);
 	free(r->order);
 	free(r);
 	sk->priv = NULL;
-}
-
-static int
-sink_rabbitmq_configure(struct sink *sk, const cJSON *opts, char **cause)
-{
-	struct sink_rabbitmq *r = xcalloc(1, sizeof *r);
-	char *url;
-
-	sk->priv = r;
-	conf_warn_unknown(opts, sk->where, sink_rabbitmq_keys);
-	if (sink_rabbitmq_options(r, opts, sk->where, cause) != 0)
-		return -1;
-	url = amqp_url_describe(&r->urls[0]);
-	if (r->exchange[0] != '\0')
-		sk->target = xasprintf("%s%s exchange %s routing key %s", url,
-		    r->nurls > 1 ? " (+ failover hosts)" : "", r->exchange, r->routing_key);
-	else
-		sk->target = xasprintf("%s%s queue %s", url,
-		    r->nurls > 1 ? " (+ failover hosts)" : "", r->queue);
-	free(url);
-	return 0;
 }
 
 /* ---- connecting -------------------------------------------------------------------- */
@@ -308,16 +120,16 @@ sink_rabbitmq_socket(struct sink_rabbitmq *r, const struct amqp_url *au, char **
 		*cause = xasprintf("cannot create a TLS socket");
 		return NULL;
 	}
-	amqp_ssl_socket_set_verify_peer(sock, r->tls_verify_peer);
-	amqp_ssl_socket_set_verify_hostname(sock, r->tls_verify_hostname);
-	if (r->tls_ca != NULL && amqp_ssl_socket_set_cacert(sock, r->tls_ca) != AMQP_STATUS_OK) {
-		*cause = xasprintf("cannot read the CA file %s", r->tls_ca);
+	amqp_ssl_socket_set_verify_peer(sock, r->o->tls_verify_peer);
+	amqp_ssl_socket_set_verify_hostname(sock, r->o->tls_verify_hostname);
+	if (r->o->tls_ca != NULL && amqp_ssl_socket_set_cacert(sock, r->o->tls_ca) != AMQP_STATUS_OK) {
+		*cause = xasprintf("cannot read the CA file %s", r->o->tls_ca);
 		return NULL;
 	}
-	if (r->tls_cert != NULL &&
-	    amqp_ssl_socket_set_key(sock, r->tls_cert, r->tls_key) != AMQP_STATUS_OK) {
-		*cause = xasprintf("cannot read the client certificate %s or key %s", r->tls_cert,
-		    r->tls_key);
+	if (r->o->tls_cert != NULL &&
+	    amqp_ssl_socket_set_key(sock, r->o->tls_cert, r->o->tls_key) != AMQP_STATUS_OK) {
+		*cause = xasprintf("cannot read the client certificate %s or key %s", r->o->tls_cert,
+		    r->o->tls_key);
 		return NULL;
 	}
 	return sock;
@@ -329,15 +141,16 @@ sink_rabbitmq_declare(struct sink_rabbitmq *r, char **cause)
 {
 	amqp_table_t none = amqp_empty_table;
 
-	if (r->exchange[0] != '\0')
-		amqp_exchange_declare(r->conn, SINK_RABBITMQ_CHANNEL, amqp_cstring_bytes(r->exchange),
-		    amqp_cstring_bytes(r->exchange_type), r->exchange_passive, 1, 0, 0, none);
-	else if (r->declare_queue)
-		amqp_queue_declare(r->conn, SINK_RABBITMQ_CHANNEL, amqp_cstring_bytes(r->queue), 0,
+	if (r->o->exchange[0] != '\0')
+		amqp_exchange_declare(r->conn, SINK_RABBITMQ_CHANNEL,
+		    amqp_cstring_bytes(r->o->exchange), amqp_cstring_bytes(r->o->exchange_type),
+		    r->o->exchange_declare == SINK_RABBITMQ_PASSIVE, 1, 0, 0, none);
+	else if (r->o->declare_queue)
+		amqp_queue_declare(r->conn, SINK_RABBITMQ_CHANNEL, amqp_cstring_bytes(r->o->queue), 0,
 		    1, 0, 0, none);
 	else
 		return 0;
-	*cause = sink_rabbitmq_reply_error(amqp_get_rpc_reply(r->conn), r->exchange[0] != '\0' ?
+	*cause = sink_rabbitmq_reply_error(amqp_get_rpc_reply(r->conn), r->o->exchange[0] != '\0' ?
 	    "cannot declare the exchange" : "cannot declare the queue");
 	return *cause != NULL ? -1 : 0;
 }
@@ -345,8 +158,7 @@ sink_rabbitmq_declare(struct sink_rabbitmq *r, char **cause)
 static int
 sink_rabbitmq_connect_one(struct sink_rabbitmq *r, const struct amqp_url *au, char **cause)
 {
-	struct timeval tv = { r->connect_timeout_ms / 1000,
-	    (suseconds_t)(r->connect_timeout_ms % 1000) * 1000 };
+	struct timeval tv = util_timeval_ms(r->o->connect_timeout_ms);
 	amqp_socket_t *sock;
 	int status;
 
@@ -356,9 +168,8 @@ sink_rabbitmq_connect_one(struct sink_rabbitmq *r, const struct amqp_url *au, ch
 	}
 	if ((sock = sink_rabbitmq_socket(r, au, cause)) == NULL)
 		return -1;
-	if (au->connection_timeout_ms < r->connect_timeout_ms) {
-		tv.tv_sec = au->connection_timeout_ms / 1000;
-		tv.tv_usec = (suseconds_t)(au->connection_timeout_ms % 1000) * 1000;
+	if (au->connection_timeout_ms < r->o->connect_timeout_ms) {
+		tv = util_timeval_ms(au->connection_timeout_ms);
 	}
 	amqp_set_handshake_timeout(r->conn, &tv);
 	amqp_set_rpc_timeout(r->conn, &tv);
@@ -505,7 +316,7 @@ sink_rabbitmq_publish_one(struct sink_rabbitmq *r, struct sink_message *m, char 
 	char **texts;
 	int n, status;
 
-	if (sink_expand(r->routing_key, m->name, key, sizeof key) != 0) {
+	if (sink_expand(r->o->routing_key, m->name, key, sizeof key) != 0) {
 		sink_set_status(m, SINK_REJECTED, "the routing key is longer than %d bytes",
 		    SINK_RABBITMQ_KEY_MAX - 1);
 		return 1;
@@ -525,7 +336,7 @@ sink_rabbitmq_publish_one(struct sink_rabbitmq *r, struct sink_message *m, char 
 		props.headers.entries = entries;
 	}
 	status = amqp_basic_publish(r->conn, SINK_RABBITMQ_CHANNEL,
-	    amqp_cstring_bytes(r->exchange), amqp_cstring_bytes(key), 1, 0, &props,
+	    amqp_cstring_bytes(r->o->exchange), amqp_cstring_bytes(key), 1, 0, &props,
 	    (amqp_bytes_t){ m->envelope_len, (void *)m->envelope });
 	sink_rabbitmq_free_headers(entries, n, tree, texts);
 	if (status != AMQP_STATUS_OK) {
@@ -575,7 +386,7 @@ sink_rabbitmq_returned(struct sink_rabbitmq *r, struct sink_message *msgs, size_
 		return -1;
 	/* Through the default exchange, unroutable means our queue is gone (deleted while we
 	 * were connected): not the message's fault. Reconnecting declares it again. */
-	if (r->exchange[0] == '\0' && r->declare_queue)
+	if (r->o->exchange[0] == '\0' && r->o->declare_queue)
 		r->queue_gone = 1;
 	for (size_t k = 0; k < sent; k++) {
 		const amqp_bytes_t *id = &message.properties.message_id;
@@ -605,7 +416,7 @@ sink_rabbitmq_read(struct sink_rabbitmq *r, struct sink_message *msgs, size_t se
 
 	status = amqp_simple_wait_frame_noblock(r->conn, &frame, tv);
 	if (status == AMQP_STATUS_TIMEOUT) {
-		*cause = xasprintf("no publisher confirm within %d ms", r->timeout_ms);
+		*cause = xasprintf("no publisher confirm within %d ms", r->o->timeout_ms);
 		return -1;
 	}
 	if (status != AMQP_STATUS_OK) {
@@ -666,7 +477,7 @@ sink_rabbitmq_publish(struct sink *sk, struct sink_message *msgs, size_t n, char
 	r->unsettled = 0;
 	r->queue_gone = 0;
 	while (next < n || r->unsettled > 0) {
-		if (next < n && r->unsettled < (size_t)r->confirm_window) {
+		if (next < n && r->unsettled < (size_t)r->o->confirm_window) {
 			if ((rc = sink_rabbitmq_publish_one(r, &msgs[next], cause)) < 0)
 				return -1;
 			if (rc == 0) {
@@ -678,17 +489,16 @@ sink_rabbitmq_publish(struct sink *sk, struct sink_message *msgs, size_t n, char
 			next++;
 			continue;
 		}
-		tv.tv_sec = r->timeout_ms / 1000;
-		tv.tv_usec = (suseconds_t)(r->timeout_ms % 1000) * 1000;
+		tv = util_timeval_ms(r->o->timeout_ms);
 		if (sink_rabbitmq_read(r, msgs, sent, first_tag, &tv, cause) != 0)
 			return -1;
 	}
 	if (r->queue_gone) {
 		for (i = 0; i < n; i++) {
 			if (r->returned[i])
-				sink_set_status(&msgs[i], SINK_UNSENT, "queue %s disappeared", r->queue);
+				sink_set_status(&msgs[i], SINK_UNSENT, "queue %s disappeared", r->o->queue);
 		}
-		*cause = xasprintf("queue %s disappeared (deleted?): declaring it again", r->queue);
+		*cause = xasprintf("queue %s disappeared (deleted?): declaring it again", r->o->queue);
 		return -1;
 	}
 	for (i = 0; i < n; i++) {
@@ -731,11 +541,11 @@ sink_rabbitmq_idle(struct sink *sk, char **cause)
 }
 
 const struct sink_ops sink_rabbitmq_ops = {
-	.type = "rabbitmq",
-	.configure = sink_rabbitmq_configure,
+	.type = &sink_rabbitmq_type,
+	.open = sink_rabbitmq_open,
 	.connect = sink_rabbitmq_connect,
 	.publish = sink_rabbitmq_publish,
 	.idle = sink_rabbitmq_idle,
 	.disconnect = sink_rabbitmq_disconnect,
-	.free = sink_rabbitmq_free,
+	.close = sink_rabbitmq_close,
 };

@@ -27,31 +27,18 @@
 
 #include <hiredis/hiredis.h>
 
-#include "conf.h"
 #include "redis_url.h"
 #include "sink.h"
+#include "sink_redis.h"
 #include "util.h"
 
 /* Write the pipeline out whenever this much is buffered. */
 #define SINK_REDIS_FLUSH_BYTES ((size_t)256 * 1024)
-/* Longest channel or stream key, key prefix included. */
-#define SINK_REDIS_KEY_MAX 4096
-
-enum sink_redis_mode {
-	SINK_REDIS_PUBSUB,
-	SINK_REDIS_STREAM
-};
-
 struct sink_redis {
+	const struct sink_redis_options *o;  /* the sink's own (sk->options) */
 	struct redis_url url;
 	char *desc;               /* the URL for messages, password masked */
-	char *key_prefix;         /* for stream keys, not channels */
-	char *channel;            /* template: "{name}" is the published name */
-	enum sink_redis_mode mode;
 	char maxlen[24];          /* "" for no trimming */
-	int require_subscribers;
-	int connect_timeout_ms;
-	int timeout_ms;
 
 	redisContext *c;
 	unsigned char *sent;      /* per message of the batch: command written */
@@ -59,194 +46,34 @@ struct sink_redis {
 	char key[SINK_REDIS_KEY_MAX];
 };
 
-/* ---- configuration ----------------------------------------------------------------- */
-
-/* A string option whose value is secret or may hold a secret: never quoted in errors. */
-static int
-sink_redis_secret(const cJSON *opts, const char *where, const char *key, char **out,
-    char **cause)
+static void
+sink_redis_open(struct sink *sk)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(opts, key);
+	struct sink_redis *sr = xcalloc(1, sizeof *sr);
+	char *cause = NULL;
 
-	if (v == NULL)
-		return 0;
-	if (!cJSON_IsString(v)) {
-		*cause = xasprintf("%s.%s: expected a string", where, key);
-		return -1;
-	}
-	free(*out);
-	*out = xstrdup(v->valuestring);
-	return 0;
-}
-
-static int
-sink_redis_ms(const cJSON *opts, const char *where, const char *key, int *out, char **cause)
-{
-	int64_t v = *out;
-
-	if (conf_get_int(opts, where, key, 1, 3600000, &v, cause) != 0)
-		return -1;
-	*out = (int)v;
-	return 0;
-}
-
-/* url, or host/port/username/password/db. */
-static int
-sink_redis_endpoint(struct sink_redis *sr, const cJSON *opts, const char *where,
-    char **cause)
-{
-	char *url = NULL, *why = NULL;
-	int64_t port = REDIS_URL_DEFAULT_PORT, db = 0;
-	struct redis_url *ru = &sr->url;
-
-	if (sink_redis_secret(opts, where, "url", &url, cause) != 0)
-		return -1;
-	if (url != NULL) {
-		if (redis_url_parse(url, ru, &why) != 0) {
-			*cause = xasprintf("%s.url: %s", where, why);
-			free(why);
-			free(url);
-			return -1;
-		}
-		free(url);
-		/* A password kept out of the URL (OUTBOXD_REDIS_PASSWORD, or a file only its
-		 * owner reads) goes with it; one in the URL wins. */
-		if (ru->password == NULL &&
-		    sink_redis_secret(opts, where, "password", &ru->password, cause) != 0)
-			return -1;
-		if (ru->password != NULL && *ru->password == '\0') {
-			free(ru->password);
-			ru->password = NULL;
-		}
-		return 0;
-	}
-	ru->host = xstrdup(REDIS_URL_DEFAULT_HOST);
-	if (conf_get_string(opts, where, "host", &ru->host, cause) != 0 ||
-	    conf_get_int(opts, where, "port", 1, 65535, &port, cause) != 0 ||
-	    conf_get_string(opts, where, "username", &ru->username, cause) != 0 ||
-	    sink_redis_secret(opts, where, "password", &ru->password, cause) != 0 ||
-	    conf_get_int(opts, where, "db", 0, INT32_MAX, &db, cause) != 0)
-		return -1;
-	if (*ru->host == '\0') {
-		*cause = xasprintf("%s.host: must not be empty", where);
-		return -1;
-	}
-	ru->port = (int)port;
-	ru->db = (int)db;
-	/* As in the URL form, an empty user name or password means none. */
-	if (ru->username != NULL && *ru->username == '\0') {
-		free(ru->username);
-		ru->username = NULL;
-	}
-	if (ru->password != NULL && *ru->password == '\0') {
-		free(ru->password);
-		ru->password = NULL;
-	}
-	return 0;
-}
-
-static int
-sink_redis_options(struct sink_redis *sr, const cJSON *opts, const char *where,
-    char **cause)
-{
-	char *mode = NULL, *alias = NULL;
-	int64_t maxlen = 0;
-	int rc = -1;
-
-	if (conf_get_string(opts, where, "key-prefix", &sr->key_prefix, cause) != 0 ||
-	    conf_get_string(opts, where, "channel-name", &sr->channel, cause) != 0 ||
-	    conf_get_string(opts, where, "channel", &alias, cause) != 0 ||
-	    conf_get_string(opts, where, "mode", &mode, cause) != 0 ||
-	    conf_get_int(opts, where, "stream-maxlen", 0, INT64_MAX / 2, &maxlen, cause) != 0 ||
-	    conf_get_bool(opts, where, "require-subscribers", &sr->require_subscribers,
-		cause) != 0 ||
-	    sink_redis_ms(opts, where, "connect-timeout-ms", &sr->connect_timeout_ms,
-		cause) != 0 ||
-	    sink_redis_ms(opts, where, "timeout-ms", &sr->timeout_ms, cause) != 0)
-		goto out;
-	if (alias != NULL && cJSON_GetObjectItemCaseSensitive(opts, "channel-name") != NULL &&
-	    strcmp(alias, sr->channel) != 0) {
-		*cause = xasprintf("%s.channel and %s.channel-name differ: give one of them",
-		    where, where);
-		goto out;
-	}
-	if (alias != NULL) {
-		free(sr->channel);
-		sr->channel = alias;
-		alias = NULL;
-	}
-	if (*sr->channel == '\0' || strlen(sr->channel) + strlen(sr->key_prefix) >
-	    SINK_REDIS_KEY_MAX / 2) {
-		*cause = xasprintf("%s.channel-name: must be 1 to %d characters, key prefix "
-		    "included", where, SINK_REDIS_KEY_MAX / 2);
-		goto out;
-	}
-	if (mode == NULL || strcmp(mode, "pubsub") == 0)
-		sr->mode = SINK_REDIS_PUBSUB;
-	else if (strcmp(mode, "stream") == 0)
-		sr->mode = SINK_REDIS_STREAM;
-	else {
-		*cause = xasprintf("%s.mode: expected \"pubsub\" or \"stream\", got \"%s\"", where,
-		    mode);
-		goto out;
-	}
-	if (maxlen > 0)
-		snprintf(sr->maxlen, sizeof sr->maxlen, "%" PRId64, maxlen);
-	rc = 0;
-out:
-	free(mode);
-	free(alias);
-	return rc;
+	sr->o = sk->options;
+	/* The type's check accepted these options: this cannot fail. */
+	if (sink_redis_endpoint(sr->o, sk->name, &sr->url, &cause) != 0)
+		abort();
+	sr->desc = redis_url_describe(&sr->url);
+	if (sr->o->stream_maxlen > 0)
+		snprintf(sr->maxlen, sizeof sr->maxlen, "%" PRId64, sr->o->stream_maxlen);
+	sk->priv = sr;
 }
 
 static void
-sink_redis_release(struct sink_redis *sr)
+sink_redis_close(struct sink *sk)
 {
+	struct sink_redis *sr = sk->priv;
+
 	if (sr->c != NULL)
 		redisFree(sr->c);
 	redis_url_free(&sr->url);
 	free(sr->desc);
-	free(sr->key_prefix);
-	free(sr->channel);
 	free(sr->sent);
 	free(sr);
-}
-
-static int
-sink_redis_configure(struct sink *sk, const cJSON *opts, char **cause)
-{
-	static const char *const known[] = {
-		"url", "host", "port", "username", "password", "db", "key-prefix",
-		"channel-name", "channel", "mode", "stream-maxlen", "require-subscribers",
-		"connect-timeout-ms", "timeout-ms", NULL
-	};
-	struct sink_redis *sr = xcalloc(1, sizeof *sr);
-
-	sr->key_prefix = xstrdup("");
-	sr->channel = xstrdup("liquid");
-	sr->connect_timeout_ms = 5000;
-	sr->timeout_ms = 10000;
-	conf_warn_unknown(opts, sk->where, known);
-	if (sink_redis_endpoint(sr, opts, sk->where, cause) != 0 ||
-	    sink_redis_options(sr, opts, sk->where, cause) != 0) {
-		sink_redis_release(sr);
-		return -1;
-	}
-	if (sr->url.username != NULL && sr->url.password == NULL) {
-		*cause = xasprintf("%s: a user name (%s) is given without a password", sk->where,
-		    sr->url.username);
-		sink_redis_release(sr);
-		return -1;
-	}
-	sr->desc = redis_url_describe(&sr->url);
-	sk->priv = sr;
-	if (sr->mode == SINK_REDIS_PUBSUB)
-		sk->target = xasprintf("%s channel %s%s", sr->desc, sr->channel,
-		    sr->require_subscribers ? " (subscribers required)" : "");
-	else
-		sk->target = xasprintf("%s stream %s%s%s%s", sr->desc, sr->key_prefix,
-		    sr->channel, *sr->maxlen ? " maxlen ~" : "", sr->maxlen);
-	return 0;
+	sk->priv = NULL;
 }
 
 /* ---- replies and errors ------------------------------------------------------------ */
@@ -277,7 +104,7 @@ sink_redis_conn_error(const struct sink_redis *sr, const redisContext *c, int sa
 {
 	if (c->err == REDIS_ERR_IO && (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK))
 		return xasprintf("%s: no reply within %d ms (redis.timeout-ms)", sr->desc,
-		    sr->timeout_ms);
+		    sr->o->timeout_ms);
 	if (c->err == REDIS_ERR_EOF)
 		return xasprintf("%s: the server closed the connection", sr->desc);
 	return xasprintf("%s: %s", sr->desc, c->errstr[0] != '\0' ? c->errstr :
@@ -333,16 +160,6 @@ sink_redis_transient(const char *err)
 }
 
 /* ---- connecting -------------------------------------------------------------------- */
-
-static struct timeval
-sink_redis_tv(int ms)
-{
-	struct timeval tv;
-
-	tv.tv_sec = ms / 1000;
-	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
-	return tv;
-}
 
 /*
  * AUTH, SELECT and PING in one round trip; the first error says what went wrong. PING is
@@ -405,7 +222,7 @@ static int
 sink_redis_connect(struct sink *sk, char **cause)
 {
 	struct sink_redis *sr = sk->priv;
-	struct timeval ctv = sink_redis_tv(sr->connect_timeout_ms);
+	struct timeval ctv = util_timeval_ms(sr->o->connect_timeout_ms);
 
 	if (sr->c != NULL) {
 		redisFree(sr->c);
@@ -422,7 +239,7 @@ sink_redis_connect(struct sink *sk, char **cause)
 	*cause = NULL;
 	if (sr->c->err != 0)
 		*cause = xasprintf("%s: cannot connect: %s", sr->desc, sr->c->errstr);
-	else if (redisSetTimeout(sr->c, sink_redis_tv(sr->timeout_ms)) != REDIS_OK)
+	else if (redisSetTimeout(sr->c, util_timeval_ms(sr->o->timeout_ms)) != REDIS_OK)
 		*cause = xasprintf("%s: cannot set the timeout: %s", sr->desc, sr->c->errstr);
 	else if (sr->url.path == NULL && redisEnableKeepAlive(sr->c) != REDIS_OK)
 		*cause = xasprintf("%s: cannot enable TCP keepalive: %s", sr->desc, sr->c->errstr);
@@ -441,20 +258,20 @@ static int
 sink_redis_append(struct sink_redis *sr, struct sink_message *m, size_t *bytes)
 {
 	const char *argv[8];
-	size_t argvlen[8], plen = strlen(sr->key_prefix), klen;
+	size_t argvlen[8], plen = strlen(sr->o->key_prefix), klen;
 	int argc = 0, i;
 
-	if (sr->mode == SINK_REDIS_STREAM)
-		memcpy(sr->key, sr->key_prefix, plen);
+	if (sr->o->mode == SINK_REDIS_STREAM)
+		memcpy(sr->key, sr->o->key_prefix, plen);
 	else
 		plen = 0;
-	if (sink_expand(sr->channel, m->name, sr->key + plen, sizeof sr->key - plen) != 0) {
+	if (sink_expand(sr->o->channel, m->name, sr->key + plen, sizeof sr->key - plen) != 0) {
 		sink_set_status(m, SINK_REJECTED, "the %s name is longer than %d bytes",
-		    sr->mode == SINK_REDIS_STREAM ? "stream" : "channel", SINK_REDIS_KEY_MAX - 1);
+		    sr->o->mode == SINK_REDIS_STREAM ? "stream" : "channel", SINK_REDIS_KEY_MAX - 1);
 		return -1;
 	}
 	klen = strlen(sr->key);
-	if (sr->mode == SINK_REDIS_PUBSUB) {
+	if (sr->o->mode == SINK_REDIS_PUBSUB) {
 		argv[argc++] = "PUBLISH";
 		argv[argc++] = sr->key;
 	} else {
@@ -495,13 +312,13 @@ sink_redis_outcome(struct sink_redis *sr, struct sink_message *m, const redisRep
 		sink_set_status(m, SINK_REJECTED, "%s", text);
 		return 0;
 	case REDIS_REPLY_INTEGER:
-		if (sr->mode == SINK_REDIS_PUBSUB && sr->require_subscribers &&
+		if (sr->o->mode == SINK_REDIS_PUBSUB && sr->o->require_subscribers &&
 		    reply->integer == 0) {
 			/* Replies are read after the whole batch went out: sr->key holds the
 			 * last message's channel by now, so expand m's own again (it fitted). */
 			char channel[SINK_REDIS_KEY_MAX];
 
-			sink_expand(sr->channel, m->name, channel, sizeof channel);
+			sink_expand(sr->o->channel, m->name, channel, sizeof channel);
 			sink_set_status(m, SINK_REJECTED, "no subscribers on channel %s", channel);
 			return 0;
 		}
@@ -636,20 +453,12 @@ sink_redis_disconnect(struct sink *sk)
 	}
 }
 
-static void
-sink_redis_free(struct sink *sk)
-{
-	if (sk->priv != NULL)
-		sink_redis_release(sk->priv);
-	sk->priv = NULL;
-}
-
 const struct sink_ops sink_redis_ops = {
-	.type = "redis",
-	.configure = sink_redis_configure,
+	.type = &sink_redis_type,
+	.open = sink_redis_open,
 	.connect = sink_redis_connect,
 	.publish = sink_redis_publish,
 	.idle = sink_redis_idle,
 	.disconnect = sink_redis_disconnect,
-	.free = sink_redis_free,
+	.close = sink_redis_close,
 };

@@ -8,25 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "conf.h"
 #include "sink.h"
 #include "util.h"
-
-static int
-sink_stdout_configure(struct sink *sk, const cJSON *opts, char **cause)
-{
-	static const char *const known[] = { NULL };
-
-	conf_warn_unknown(opts, sk->where, known);
-	sk->target = xstrdup("standard output");
-	return 0;
-}
-
-static int
-sink_stdout_connect(struct sink *sk, char **cause)
-{
-	return 0;
-}
 
 static int
 sink_stdout_publish(struct sink *sk, struct sink_message *msgs, size_t n, char **cause)
@@ -55,22 +38,7 @@ sink_stdout_publish(struct sink *sk, struct sink_message *msgs, size_t n, char *
 	return 0;
 }
 
-static void
-sink_stdout_disconnect(struct sink *sk)
-{
-}
-
-static void
-sink_stdout_free(struct sink *sk)
-{
-}
-
 const struct sink_ops sink_stdout_ops = {
-	.type = "stdout",
-	.configure = sink_stdout_configure,
-	.connect = sink_stdout_connect,
+	.type = &sink_stdout_type,
 	.publish = sink_stdout_publish,
-	.idle = NULL,
-	.disconnect = sink_stdout_disconnect,
-	.free = sink_stdout_free,
 };

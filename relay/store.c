@@ -44,7 +44,8 @@ enum {
 
 static const char *const store_sql[STORE_NSTMT] = {
 	[STORE_SINK_UPSERT] =
-	    "INSERT INTO outbox_sink(name, type, filter, prefix) VALUES (?1, ?2, ?3, ?4) "
+	    "INSERT INTO outbox_sink(name, type, filter, prefix, cursor) VALUES (?1, ?2, ?3, ?4, "
+	    "CASE WHEN ?5 THEN (SELECT coalesce(max(seq), 0) FROM outbox) ELSE 0 END) "
 	    "ON CONFLICT(name) DO UPDATE SET type = ?2, filter = ?3, prefix = ?4",
 	[STORE_SINK_CURSOR] =
 	    "SELECT cursor FROM outbox_sink WHERE name = ?1",
@@ -211,7 +212,7 @@ store_exec(struct store *st, sqlite3_stmt *s, char **cause, const char *what)
 
 int
 store_sink_register(struct store *st, const char *name, const char *type, const char *filter,
-    const char *prefix, int64_t *cursor, char **cause)
+    const char *prefix, int latest, int64_t *cursor, char **cause)
 {
 	sqlite3_stmt *s = store_stmt(st, STORE_SINK_UPSERT);
 
@@ -219,6 +220,7 @@ store_sink_register(struct store *st, const char *name, const char *type, const 
 	store_bind_text(s, 2, type);
 	store_bind_text(s, 3, filter);
 	store_bind_text(s, 4, prefix);
+	sqlite3_bind_int(s, 5, latest);
 	if (store_exec(st, s, cause, "cannot register the sink") != 0)
 		return -1;
 	return store_sink_cursor(st, name, cursor, cause);

@@ -54,9 +54,10 @@ int store_open(struct store **out, const char *path, int *exit_status, char **ca
 int store_adopt(struct store **out, outbox *ob, char **cause);
 void store_close(struct store *st);
 
-/* Create or update a sink's row; return its cursor. */
+/* Create or update a sink's row; return its cursor. A new row starts before the first
+ * event, or with latest after the last one committed. */
 int store_sink_register(struct store *st, const char *name, const char *type,
-    const char *filter, const char *prefix, int64_t *cursor, char **cause);
+    const char *filter, const char *prefix, int latest, int64_t *cursor, char **cause);
 
 /* Up to limit events with seq > after, in seq order, into events[]; *n says how many. */
 int store_read_new(struct store *st, int64_t after, int limit, struct store_event *events,

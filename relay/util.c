@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/time.h>
 #include <time.h>
 
 #include "util.h"
@@ -50,6 +51,26 @@ xcalloc(size_t n, size_t size)
 	if (p == NULL)
 		util_out_of_memory();
 	return p;
+}
+
+void *
+xreallocarray(void *p, size_t n, size_t size)
+{
+	if (size != 0 && n > SIZE_MAX / size)
+		util_out_of_memory();
+	if ((p = realloc(p, n * size)) == NULL && n * size != 0)
+		util_out_of_memory();
+	return p;
+}
+
+struct timeval
+util_timeval_ms(int64_t ms)
+{
+	struct timeval tv;
+
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	return tv;
 }
 
 int

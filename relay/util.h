@@ -5,11 +5,16 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/time.h>
 
 /* malloc'd printf; aborts on out of memory (the relay cannot go on without memory). */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *xstrdup(const char *s);
 void *xcalloc(size_t n, size_t size);
+void *xreallocarray(void *p, size_t n, size_t size);
+
+/* ms as a struct timeval, for socket and library timeouts. */
+struct timeval util_timeval_ms(int64_t ms);
 
 /* Whole string s as a decimal integer in [min, max]: no sign games, no trailing junk.
  * 0, or -1 with *cause (malloc'd) saying what is wrong. */

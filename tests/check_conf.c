@@ -139,13 +139,13 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cf.backoff_max_ms, 300000);
 	ck_assert_double_eq(cf.backoff_multiplier, 2.0);
 	ck_assert_int_eq(cf.retention_ms, 0);
-	ck_assert_int_eq(cf.log_level, -1);
+	ck_assert_int_eq(cf.log_level, LOG_INFO);
 	/* No sink configured: one stdout sink, every event, no prefix. */
 	ck_assert_uint_eq(cf.nsinks, 1);
-	ck_assert_str_eq(cf.sinks[0].sink.name, "stdout");
-	ck_assert_str_eq(cf.sinks[0].sink.ops->type, "stdout");
-	ck_assert_str_eq(cf.sinks[0].sink.where, "default");
-	ck_assert_str_eq(cf.sinks[0].sink.target, "standard output");
+	ck_assert_str_eq(cf.sinks[0].name, "stdout");
+	ck_assert_str_eq(cf.sinks[0].type->name, "stdout");
+	ck_assert_str_eq(cf.sinks[0].where, "default");
+	ck_assert_str_eq(cf.sinks[0].target, "standard output");
 	ck_assert_ptr_null(cf.sinks[0].filter);
 	ck_assert_str_eq(cf.sinks[0].prefix, "");
 	conf_free(&cf);
@@ -166,7 +166,7 @@ START_TEST(test_no_file)
 	ck_assert_int_eq(conf_load(&cf, NULL, o, &cause), 0);
 	ck_assert_str_eq(cf.database, "cli.db");
 	ck_assert_uint_eq(cf.nsinks, 1);
-	ck_assert_str_eq(cf.sinks[0].sink.name, "stdout");
+	ck_assert_str_eq(cf.sinks[0].name, "stdout");
 	conf_free(&cf);
 	/* Without a file the message has no path in front. */
 	ck_assert_int_eq(conf_load(&cf, NULL, NULL, &cause), -1);
@@ -209,8 +209,8 @@ START_TEST(test_every_key)
 	ck_assert_double_eq(cf.backoff_multiplier, 1.5);
 	ck_assert_int_eq(cf.log_level, LOG_DEBUG);
 	ck_assert_uint_eq(cf.nsinks, 1);
-	ck_assert_str_eq(cf.sinks[0].sink.name, "stdout");
-	ck_assert_str_eq(cf.sinks[0].sink.where, "stdout");
+	ck_assert_str_eq(cf.sinks[0].name, "stdout");
+	ck_assert_str_eq(cf.sinks[0].where, "stdout");
 	/* The filter is kept as compact JSON text, whatever the file's spacing. */
 	ck_assert_str_eq(cf.sinks[0].filter, "[\"user.*\",\"order.created\"]");
 	ck_assert_str_eq(cf.sinks[0].prefix, "myapp.");
@@ -374,7 +374,8 @@ START_TEST(test_wrong_types)
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"outbox.retention\": true}",
 	    "FILE: outbox.retention: expected a string, got true");
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"relay.log-level\": 2}",
-	    "FILE: relay.log-level: expected a string, got 2");
+	    "FILE: relay.log-level: expected \"error\", \"warn\", \"info\" or \"debug\", "
+	    "got 2");
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"system.queue-adapter\": 1}",
 	    "FILE: system.queue-adapter: expected a string, got 1");
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"system.push-events\": \"user.login\"}",
@@ -438,7 +439,8 @@ START_TEST(test_out_of_range)
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"relay.backoff-multiplier\": 101}",
 	    "FILE: relay.backoff-multiplier: expected a number from 1 to 100, got 101");
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"relay.log-level\": \"loud\"}",
-	    "FILE: relay.log-level: expected error, warn, info or debug, got \"loud\"");
+	    "FILE: relay.log-level: expected \"error\", \"warn\", \"info\" or \"debug\", "
+	    "got \"loud\"");
 }
 END_TEST
 
@@ -502,8 +504,8 @@ START_TEST(test_sink_name_lengths)
 	    "\"stdout\"}, \"A-z_0.9\": {\"type\": \"stdout\"}}}", name);
 	load_ok(&cf, text, NULL);
 	ck_assert_uint_eq(cf.nsinks, 2);
-	ck_assert_str_eq(cf.sinks[0].sink.name, name);
-	ck_assert_str_eq(cf.sinks[1].sink.name, "A-z_0.9");
+	ck_assert_str_eq(cf.sinks[0].name, name);
+	ck_assert_str_eq(cf.sinks[1].name, "A-z_0.9");
 	conf_free(&cf);
 	free(text);
 	name[64] = 'n';
@@ -576,14 +578,14 @@ START_TEST(test_sinks_inherit)
 	    " }}", NULL);
 	/* "sinks" alone: no adapter sink, no default sink. */
 	ck_assert_uint_eq(cf.nsinks, 3);
-	ck_assert_str_eq(cf.sinks[0].sink.name, "plain");
-	ck_assert_str_eq(cf.sinks[0].sink.where, "sinks.plain");
+	ck_assert_str_eq(cf.sinks[0].name, "plain");
+	ck_assert_str_eq(cf.sinks[0].where, "sinks.plain");
 	ck_assert_str_eq(cf.sinks[0].filter, "[\"user.login\",\"order.*\"]");
 	ck_assert_str_eq(cf.sinks[0].prefix, "shop.");
-	ck_assert_str_eq(cf.sinks[1].sink.name, "own");
+	ck_assert_str_eq(cf.sinks[1].name, "own");
 	ck_assert_str_eq(cf.sinks[1].filter, "[\"audit.*\"]");
 	ck_assert_str_eq(cf.sinks[1].prefix, "");
-	ck_assert_str_eq(cf.sinks[2].sink.name, "half");
+	ck_assert_str_eq(cf.sinks[2].name, "half");
 	ck_assert_str_eq(cf.sinks[2].filter, "[\"user.login\",\"order.*\"]");
 	ck_assert_str_eq(cf.sinks[2].prefix, "x.");
 	conf_free(&cf);
@@ -604,24 +606,24 @@ START_TEST(test_adapter_and_sinks)
 	    " \"system.push-events\": [\"a\"],\n"
 	    " \"sinks\": {\"more\": {\"type\": \"stdout\", \"events\": [\"b\"]}}}", NULL);
 	ck_assert_uint_eq(cf.nsinks, 2);
-	ck_assert_str_eq(cf.sinks[0].sink.name, "stdout");
+	ck_assert_str_eq(cf.sinks[0].name, "stdout");
 	ck_assert_str_eq(cf.sinks[0].filter, "[\"a\"]");
 	ck_assert_str_eq(cf.sinks[0].prefix, "");
-	ck_assert_str_eq(cf.sinks[1].sink.name, "more");
+	ck_assert_str_eq(cf.sinks[1].name, "more");
 	ck_assert_str_eq(cf.sinks[1].filter, "[\"b\"]");
 	conf_free(&cf);
 	/* The default sink takes the top-level filter and prefix too. */
 	load_ok(&cf, "{\"outbox.database\": \"a.db\", \"system.push-events\": [\"a\"],"
 	    " \"system.push-events.prefix\": \"p.\"}", NULL);
 	ck_assert_uint_eq(cf.nsinks, 1);
-	ck_assert_str_eq(cf.sinks[0].sink.where, "default");
+	ck_assert_str_eq(cf.sinks[0].where, "default");
 	ck_assert_str_eq(cf.sinks[0].filter, "[\"a\"]");
 	ck_assert_str_eq(cf.sinks[0].prefix, "p.");
 	conf_free(&cf);
 	/* An empty "sinks" object configures nothing: the default sink. */
 	load_ok(&cf, "{\"outbox.database\": \"a.db\", \"sinks\": {}}", NULL);
 	ck_assert_uint_eq(cf.nsinks, 1);
-	ck_assert_str_eq(cf.sinks[0].sink.where, "default");
+	ck_assert_str_eq(cf.sinks[0].where, "default");
 	conf_free(&cf);
 }
 END_TEST
@@ -638,8 +640,8 @@ START_TEST(test_overrides_win)
 	    o);
 	ck_assert_str_eq(cf.database, "cli.db");
 	ck_assert_uint_eq(cf.nsinks, 1);
-	ck_assert_str_eq(cf.sinks[0].sink.name, "stdout");
-	ck_assert_str_eq(cf.sinks[0].sink.where, "stdout");
+	ck_assert_str_eq(cf.sinks[0].name, "stdout");
+	ck_assert_str_eq(cf.sinks[0].where, "stdout");
 	conf_free(&cf);
 	/* Even over a key the file repeats. */
 	load_ok(&cf, "{\"outbox.database\": \"one.db\", \"outbox.database\": \"two.db\"}", o);

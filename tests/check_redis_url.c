@@ -266,31 +266,25 @@ END_TEST
 
 /* ---- the sink's options --------------------------------------------------------------- */
 
-/* Configure a redis sink from JSON; its target, or NULL with *cause. */
+/* Read a redis sink's options from JSON; its target, or NULL with *cause. */
 static char *
 configure(const char *json, char **cause)
 {
-	struct sink sk;
-	cJSON *opts = cJSON_Parse(json);
+	cJSON *obj = cJSON_Parse(json);
 	char *target = NULL;
+	void *opts;
 
-	ck_assert_msg(opts != NULL, "bad test JSON: %s", json);
-	memset(&sk, 0, sizeof sk);
-	sk.name = check_sink_name;
-	sk.where = check_sink_name;
-	sk.ops = &sink_redis_ops;
+	ck_assert_msg(obj != NULL, "bad test JSON: %s", json);
 	*cause = NULL;
-	if (sk.ops->configure(&sk, opts, cause) == 0) {
-		target = sk.target;
-		ck_assert_ptr_nonnull(sk.priv);
-		sk.ops->free(&sk);
+	opts = sink_type_read(&sink_redis_type, obj, check_sink_name, cause);
+	if (opts != NULL) {
+		target = sink_redis_type.describe(opts);
+		sink_type_free(&sink_redis_type, opts);
 		ck_assert_ptr_null(*cause);
 	} else {
-		ck_assert_ptr_null(sk.priv);
-		ck_assert_ptr_null(sk.target);
 		ck_assert_ptr_nonnull(*cause);
 	}
-	cJSON_Delete(opts);
+	cJSON_Delete(obj);
 	return target;
 }
 
@@ -401,19 +395,20 @@ closed_port(void)
 
 START_TEST(test_sink_unreachable)
 {
-	struct sink sk;
+	struct sink *sk;
 	struct sink_message msgs[2];
 	char *json, *cause = NULL, *want;
-	cJSON *opts;
+	cJSON *obj;
+	void *opts;
 	int port = closed_port();
 	size_t i;
 
 	json = xasprintf("{\"url\":\"redis://:" PW "@127.0.0.1:%d\"}", port);
-	opts = cJSON_Parse(json);
-	memset(&sk, 0, sizeof sk);
-	sk.name = sk.where = check_sink_name;
-	sk.ops = &sink_redis_ops;
-	ck_assert_int_eq(sk.ops->configure(&sk, opts, &cause), 0);
+	obj = cJSON_Parse(json);
+	opts = sink_type_read(&sink_redis_type, obj, check_sink_name, &cause);
+	ck_assert_ptr_nonnull(opts);
+	sk = sink_new(&sink_redis_ops, check_sink_name, opts);
+	sink_type_free(&sink_redis_type, opts);
 
 	/* Publishing before connecting leaves everything unsent. */
 	memset(msgs, 0, sizeof msgs);
@@ -423,7 +418,7 @@ START_TEST(test_sink_unreachable)
 		msgs[i].envelope_len = 2;
 		msgs[i].status = SINK_DELIVERED;
 	}
-	ck_assert_int_eq(sk.ops->publish(&sk, msgs, 2, &cause), -1);
+	ck_assert_int_eq(sk->ops->publish(sk, msgs, 2, &cause), -1);
 	want = xasprintf("redis://:***@127.0.0.1:%d/0: not connected", port);
 	ck_assert_str_eq(cause, want);
 	free(want);
@@ -432,18 +427,17 @@ START_TEST(test_sink_unreachable)
 	for (i = 0; i < 2; i++)
 		ck_assert_int_eq(msgs[i].status, SINK_UNSENT);
 
-	ck_assert_int_eq(sk.ops->connect(&sk, &cause), -1);
+	ck_assert_int_eq(sink_connect(sk, &cause), -1);
+	ck_assert_int_eq(sk->connected, 0);
 	want = xasprintf("redis://:***@127.0.0.1:%d/0: cannot connect: Connection refused",
 	    port);
 	ck_assert_str_eq(cause, want);
 	free(want);
 	free(cause);
 	cause = NULL;
-	ck_assert_int_eq(sk.ops->idle(&sk, &cause), 0);
-	sk.ops->disconnect(&sk);
-	sk.ops->free(&sk);
-	free(sk.target);
-	cJSON_Delete(opts);
+	ck_assert_int_eq(sk->ops->idle(sk, &cause), 0);
+	sink_free(sk);
+	cJSON_Delete(obj);
 	free(json);
 }
 END_TEST

@@ -65,12 +65,12 @@ fuzz_accepted(const struct conf *cf)
 	FUZZ_CHECK(cf->nsinks >= 1, "no sink");
 	for (i = 0; i < cf->nsinks; i++) {
 		const struct conf_sink *cs = &cf->sinks[i];
-		FUZZ_CHECK(cs->sink.name != NULL && cs->sink.name[0] != '\0' &&
-		    cs->sink.ops != NULL && cs->sink.where != NULL && cs->prefix != NULL,
+		FUZZ_CHECK(cs->name != NULL && cs->name[0] != '\0' &&
+		    cs->type != NULL && cs->where != NULL && cs->prefix != NULL,
 		    "sink %zu", i);
 		for (j = 0; j < i; j++)
-			FUZZ_CHECK(strcmp(cs->sink.name, cf->sinks[j].sink.name) != 0,
-			    "two sinks named %s", cs->sink.name);
+			FUZZ_CHECK(strcmp(cs->name, cf->sinks[j].name) != 0,
+			    "two sinks named %s", cs->name);
 	}
 }
 
@@ -158,9 +158,9 @@ fuzz_passwords(const uint8_t *data, size_t size)
 	} else {
 		FUZZ_CHECK(a.nsinks == b.nsinks, "%zu and %zu sinks", a.nsinks, b.nsinks);
 		for (i = 0; i < a.nsinks; i++)
-			FUZZ_CHECK(fuzz_streq(a.sinks[i].sink.target, b.sinks[i].sink.target),
+			FUZZ_CHECK(fuzz_streq(a.sinks[i].target, b.sinks[i].target),
 			    "the description of sink %s depends on a password: %s",
-			    a.sinks[i].sink.name, a.sinks[i].sink.target);
+			    a.sinks[i].name, a.sinks[i].target);
 		conf_free(&a);
 		conf_free(&b);
 	}
