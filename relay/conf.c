@@ -150,7 +150,7 @@ const struct conf_option conf_options[] = {
 	{ .name = "relay.log-level", .type = OPTION_CHOICE, .offset = C(log_level),
 	  .def = "info", .choices = conf_log_levels, .help = "what the log shows" },
 	{ .name = "system.queue-adapter", .type = OPTION_STRING, .offset = C(adapter),
-	  .help = "redis, rabbitmq or stdout: one sink of that type, named after it, whose "
+	  .help = "the type of one sink named after it (redis, rabbitmq or stdout), whose "
 	  "options are the redis.X or rabbitmq.X keys" },
 	{ .name = "system.push-events", .type = OPTION_PATTERNS, .offset = C(filter),
 	  .help = "event names or globs (user.*) every sink publishes by default; an event "
