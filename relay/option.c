@@ -5,6 +5,7 @@
 
 #include <fnmatch.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,25 +62,40 @@ option_at(const char *where, const char *key)
 	return xasprintf("%s%s%s", where, *where ? "." : "", key);
 }
 
+/* "where.key: " and a message; returns -1. */
+static int __attribute__((format(printf, 4, 5)))
+option_error(const char *where, const char *key, char **cause, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		abort();
+	va_end(ap);
+	*cause = xasprintf("%s%s%s: %s", where, *where ? "." : "", key, msg);
+	free(msg);
+	return -1;
+}
+
 /* ---- one value of each type ---------------------------------------------------------- */
 
 static int
 option_parse_int(const struct conf_option *o, const cJSON *v, const char *where,
     const char *key, int64_t *out, char **cause)
 {
-	char *why = NULL, *at, text[32];
+	char *why = NULL, text[32];
 	const char *s;
+	int rc;
 
 	if (cJSON_IsNumber(v)) {
 		/* Outside int64_t the cast below would be undefined: say out of range. */
 		if (!(v->valuedouble > -9.2e18 && v->valuedouble < 9.2e18)) {
 			char *num = cJSON_PrintUnformatted(v);
-			at = option_at(where, key);
-			*cause = xasprintf("%s: %s is out of range (%" PRId64 " to %" PRId64 ")", at,
-			    num != NULL ? num : "?", o->min, o->max);
-			free(at);
+			rc = option_error(where, key, cause, "%s is out of range (%" PRId64 " to %"
+			    PRId64 ")", num != NULL ? num : "?", o->min, o->max);
 			cJSON_free(num);
-			return -1;
+			return rc;
 		}
 		if (v->valuedouble != (double)(int64_t)v->valuedouble)
 			return option_type_error(where, key, "an integer", v, 0, cause);
@@ -91,11 +107,9 @@ option_parse_int(const struct conf_option *o, const cJSON *v, const char *where,
 		return option_type_error(where, key, "an integer", v, 0, cause);
 	}
 	if (util_parse_int(s, o->min, o->max, out, &why) != 0) {
-		at = option_at(where, key);
-		*cause = xasprintf("%s: %s", at, why);
-		free(at);
+		rc = option_error(where, key, cause, "%s", why);
 		free(why);
-		return -1;
+		return rc;
 	}
 	return 0;
 }
@@ -143,8 +157,9 @@ static int
 option_parse_duration(const cJSON *v, const char *where, const char *key, int64_t *out,
     char **cause)
 {
-	char *why = NULL, *at, text[32];
+	char *why = NULL, text[32];
 	const char *s;
+	int rc;
 
 	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 1e15 &&
 	    v->valuedouble == (double)(int64_t)v->valuedouble) {
@@ -156,11 +171,9 @@ option_parse_duration(const cJSON *v, const char *where, const char *key, int64_
 		return option_type_error(where, key, "a string", v, 0, cause);
 	}
 	if (util_parse_duration(s, out, &why) != 0) {
-		at = option_at(where, key);
-		*cause = xasprintf("%s: %s", at, why);
-		free(at);
+		rc = option_error(where, key, cause, "%s", why);
 		free(why);
-		return -1;
+		return rc;
 	}
 	return 0;
 }
