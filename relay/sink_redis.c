@@ -169,7 +169,7 @@ sink_redis_transient(const char *err)
 static int
 sink_redis_handshake(struct sink_redis *sr, char **cause)
 {
-	const char *argv[3], *what[3];
+	const char *argv[3], *what[4];
 	size_t argvlen[3];
 	char db[16], scrubbed[512];
 	redisReply *reply;
@@ -194,6 +194,15 @@ sink_redis_handshake(struct sink_redis *sr, char **cause)
 		argvlen[1] = strlen(db);
 		redisAppendCommandArgv(sr->c, 2, argv, argvlen);
 		what[n++] = "cannot select the database";
+	}
+	if (sr->o->client_name != NULL) {
+		argv[0] = "CLIENT";
+		argv[1] = "SETNAME";
+		argv[2] = sr->o->client_name;
+		for (i = 0; i < 3; i++)
+			argvlen[i] = strlen(argv[i]);
+		redisAppendCommandArgv(sr->c, 3, argv, argvlen);
+		what[n++] = "cannot set the client name";
 	}
 	argv[0] = "PING";
 	argvlen[0] = 4;

@@ -31,6 +31,7 @@ struct sink_redis_options {
 	int require_subscribers;
 	int connect_timeout_ms;
 	int timeout_ms;
+	char *client_name;        /* CLIENT SETNAME, or NULL */
 };
 
 /* Where to connect, from the url or the separate keys. -1 with *cause naming where. */

@@ -46,6 +46,9 @@ static const struct conf_option sink_redis_options[] = {
 	  .min = 1, .max = 3600000, .def = "5000", .help = "connecting and logging in" },
 	{ .name = "timeout-ms", .type = OPTION_INT, .offset = O(timeout_ms), .min = 1,
 	  .max = 3600000, .def = "10000", .help = "waiting for a reply" },
+	{ .name = "client-name", .type = OPTION_STRING, .offset = O(client_name),
+	  .flags = OPTION_EMPTY_IS_NULL, .help = "CLIENT SETNAME on connect, for CLIENT LIST "
+	  "(the ACL user then needs +client|setname)" },
 	OPTION_END
 };
 

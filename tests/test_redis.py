@@ -269,6 +269,15 @@ class TestPubSub(RedisCase):
         self.once(self.config(redis__db=3))
         sub.wait(1)
 
+    def test_client_name(self):
+        sub = self.subscriber(["liquid"])
+        relay = self.relay(self.config(redis__client_name="outboxd-app1"))
+        relay.start()
+        self.db.insert("user.login", {"x": 1})
+        sub.wait(1)
+        clients = self.redis.call("CLIENT", "LIST", "TYPE", "normal").decode()
+        self.assertIn(" name=outboxd-app1 ", clients)
+
     def test_unreachable_with_once_exits_75(self):
         self.db.insert("user.login", {"x": 1})
         self.redis.stop()
