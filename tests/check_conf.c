@@ -1,7 +1,7 @@
 /*
- * check_conf.c: unit tests for the relay's configuration loader (conf_load) and the small
- * pieces it and the loop stand on: strict number and duration parsing, percent-decoding,
- * the envelope bytes, "{name}" templates and the backoff bounds.
+ * check_conf.c: unit tests for the relay's configuration loader (conf_load). The pieces it
+ * stands on have their own programs: check_util (numbers, durations, templates, backoff)
+ * and check_envelope.
  *
  * Configurations are written to files in a private temporary directory; error messages are
  * compared whole, with the file's path shown as FILE. Warnings are captured by pointing the
@@ -10,19 +10,14 @@
 #include "config.h"
 
 #include <check.h>
-#include <errno.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf.h"
-#include "envelope.h"
 #include "log.h"
-#include "relay.h"
-#include "sink.h"
+#include "unit_main.h"
 #include "util.h"
 
 static char check_dir[256];
@@ -688,309 +683,14 @@ START_TEST(test_unknown_keys_warn)
 }
 END_TEST
 
-/* ---- util ---------------------------------------------------------------------------------- */
-
-#define ck_int_ok(s, min, max, want) do {                                         \
-	int64_t v_ = -12345; char *c_ = NULL;                                         \
-	ck_assert_int_eq(util_parse_int((s), (min), (max), &v_, &c_), 0);             \
-	ck_assert_int_eq(v_, (want));                                                 \
-} while (0)
-
-#define ck_int_bad(s, min, max, why) do {                                         \
-	int64_t v_ = -12345; char *c_ = NULL;                                         \
-	ck_assert_int_eq(util_parse_int((s), (min), (max), &v_, &c_), -1);            \
-	ck_assert_str_eq(c_, (why));                                                  \
-	ck_assert_int_eq(v_, -12345);                                                 \
-	free(c_);                                                                     \
-} while (0)
-
-START_TEST(test_parse_int)
-{
-	ck_int_ok("0", 0, 10, 0);
-	ck_int_ok("10", 0, 10, 10);
-	ck_int_ok("-5", -10, 10, -5);
-	ck_int_ok("6379", 1, 65535, 6379);
-	ck_int_ok("9223372036854775807", INT64_MIN, INT64_MAX, INT64_MAX);
-	ck_int_ok("-9223372036854775808", INT64_MIN, INT64_MAX, INT64_MIN);
-	ck_int_bad("", 0, 10, "expected an integer, got \"\"");
-	ck_int_bad(NULL, 0, 10, "expected an integer, got \"\"");
-	ck_int_bad(" 5", 0, 10, "expected an integer, got \" 5\"");
-	ck_int_bad("5 ", 0, 10, "expected an integer, got \"5 \"");
-	ck_int_bad("5x", 0, 10, "expected an integer, got \"5x\"");
-	ck_int_bad("+5", 0, 10, "expected an integer, got \"+5\"");
-	ck_int_bad("-", -10, 10, "expected an integer, got \"-\"");
-	ck_int_bad("0x10", 0, 100, "expected an integer, got \"0x10\"");
-	ck_int_bad("1.0", 0, 10, "expected an integer, got \"1.0\"");
-	ck_int_bad("-", 0, 10, "expected an integer, got \"-\"");
-	ck_int_bad("11", 0, 10, "11 is out of range (0 to 10)");
-	ck_int_bad("-1", 0, 10, "-1 is out of range (0 to 10)");
-	ck_int_bad("9223372036854775808", INT64_MIN, INT64_MAX,
-	    "9223372036854775808 is out of range (-9223372036854775808 to 9223372036854775807)");
-	ck_int_bad("-99999999999999999999", INT64_MIN, INT64_MAX,
-	    "-99999999999999999999 is out of range (-9223372036854775808 to "
-	    "9223372036854775807)");
-}
-END_TEST
-
-#define ck_dur_ok(s, want) do {                                                   \
-	int64_t ms_ = -12345; char *c_ = NULL;                                        \
-	ck_assert_msg(util_parse_duration((s), &ms_, &c_) == 0, "%s: %s", (s), c_);   \
-	ck_assert_int_eq(ms_, (want));                                                \
-} while (0)
-
-#define ck_dur_bad(s, why) do {                                                   \
-	int64_t ms_ = -12345; char *c_ = NULL;                                        \
-	ck_assert_int_eq(util_parse_duration((s), &ms_, &c_), -1);                    \
-	ck_assert_str_eq(c_, (why));                                                  \
-	ck_assert_int_eq(ms_, -12345);                                                \
-	free(c_);                                                                     \
-} while (0)
-
-START_TEST(test_parse_duration)
-{
-	ck_dur_ok("250ms", 250);
-	ck_dur_ok("0ms", 0);
-	ck_dur_ok("10s", 10000);
-	ck_dur_ok("5m", 300000);
-	ck_dur_ok("2h", 7200000);
-	ck_dur_ok("7d", 604800000);
-	ck_dur_ok("1w", 604800000);
-	ck_dur_ok("30", 30000);
-	ck_dur_ok("0", 0);
-	ck_dur_ok("9223372036854775807ms", INT64_MAX);
-	ck_dur_ok("15250284452w", 15250284452LL * 604800000);
-	ck_dur_bad("", "expected a duration such as 30s, 10m, 2h or 7d, got \"\"");
-	ck_dur_bad(NULL, "expected a duration such as 30s, 10m, 2h or 7d, got \"\"");
-	ck_dur_bad("s", "expected a duration such as 30s, 10m, 2h or 7d, got \"s\"");
-	ck_dur_bad(" 5s", "expected a duration such as 30s, 10m, 2h or 7d, got \" 5s\"");
-	ck_dur_bad("-5s", "expected a duration such as 30s, 10m, 2h or 7d, got \"-5s\"");
-	ck_dur_bad("+5s", "expected a duration such as 30s, 10m, 2h or 7d, got \"+5s\"");
-	ck_dur_bad("5 s", "unknown unit in duration \"5 s\" (use ms, s, m, h, d or w)");
-	ck_dur_bad("5s ", "unknown unit in duration \"5s \" (use ms, s, m, h, d or w)");
-	ck_dur_bad("5x", "unknown unit in duration \"5x\" (use ms, s, m, h, d or w)");
-	ck_dur_bad("5S", "unknown unit in duration \"5S\" (use ms, s, m, h, d or w)");
-	ck_dur_bad("5sec", "unknown unit in duration \"5sec\" (use ms, s, m, h, d or w)");
-	ck_dur_bad("5ms5", "unknown unit in duration \"5ms5\" (use ms, s, m, h, d or w)");
-	ck_dur_bad("1.5h", "unknown unit in duration \"1.5h\" (use ms, s, m, h, d or w)");
-	ck_dur_bad("9223372036854775808ms", "duration \"9223372036854775808ms\" is too long");
-	ck_dur_bad("9223372036854776s", "duration \"9223372036854776s\" is too long");
-	ck_dur_bad("15250284453w", "duration \"15250284453w\" is too long");
-	ck_dur_bad("99999999999999999999", "duration \"99999999999999999999\" is too long");
-}
-END_TEST
-
-#define ck_pct(s, len, want) do {                                                 \
-	char *d_ = util_percent_decode((s), (len));                                   \
-	ck_assert_ptr_nonnull(d_);                                                    \
-	ck_assert_str_eq(d_, (want));                                                 \
-	free(d_);                                                                     \
-} while (0)
-
-START_TEST(test_percent_decode)
-{
-	ck_pct("", 0, "");
-	ck_pct("plain", 5, "plain");
-	ck_pct("p%40ss%3Aw%2fd", 14, "p@ss:w/d");
-	ck_pct("%41%42", 6, "AB");
-	ck_pct("a+b", 3, "a+b");
-	ck_pct("%e2%82%ac", 9, "\xe2\x82\xac");
-	ck_pct("%25", 3, "%");
-	/* Only len bytes are read. */
-	ck_pct("user:pass@host", 9, "user:pass");
-	ck_pct("%41%zz", 3, "A");
-	ck_assert_ptr_null(util_percent_decode("%", 1));
-	ck_assert_ptr_null(util_percent_decode("%4", 2));
-	ck_assert_ptr_null(util_percent_decode("ab%4", 4));
-	ck_assert_ptr_null(util_percent_decode("%41%4", 5));
-	ck_assert_ptr_null(util_percent_decode("%zz", 3));
-	ck_assert_ptr_null(util_percent_decode("%g0", 3));
-	ck_assert_ptr_null(util_percent_decode("%-1", 3));
-	ck_assert_ptr_null(util_percent_decode("a%00b", 5));
-	/* A cut escape is bad even if the bytes after len would complete it. */
-	ck_assert_ptr_null(util_percent_decode("%41", 2));
-}
-END_TEST
-
-/* ---- envelope ---------------------------------------------------------------------------- */
-
-static void
-ck_envelope(const char *id, const char *name, const char *payload, const char *headers,
-    const char *want)
-{
-	size_t len = 0;
-	char *env = envelope_build(id, name, payload, headers, &len);
-
-	ck_assert_ptr_nonnull(env);
-	ck_assert_str_eq(env, want);
-	ck_assert_uint_eq(len, strlen(want));
-	free(env);
-}
-
-START_TEST(test_envelope)
-{
-	ck_envelope("0b3c1a52-9a54-4a8e-8d2e-3f8f5d0c9e11", "user.login",
-	    "{\"user\":{\"_id\":\"42\"}}", NULL,
-	    "{\"id\":\"0b3c1a52-9a54-4a8e-8d2e-3f8f5d0c9e11\",\"name\":\"user.login\","
-	    "\"data\":{\"user\":{\"_id\":\"42\"}}}");
-	ck_envelope("e1", "myapp.user.login", "{\"a\":1}", "{\"trace\":\"t-1\",\"n\":2}",
-	    "{\"id\":\"e1\",\"name\":\"myapp.user.login\",\"data\":{\"a\":1},"
-	    "\"metadata\":{\"trace\":\"t-1\",\"n\":2}}");
-	/* Any JSON value is data; an empty headers object is still metadata. */
-	ck_envelope("e2", "n", "null", "{}",
-	    "{\"id\":\"e2\",\"name\":\"n\",\"data\":null,\"metadata\":{}}");
-	ck_envelope("e3", "n", "\"text\"", NULL, "{\"id\":\"e3\",\"name\":\"n\",\"data\":\"text\"}");
-	ck_envelope("e4", "n", "[1,2.5,true]", NULL,
-	    "{\"id\":\"e4\",\"name\":\"n\",\"data\":[1,2.5,true]}");
-}
-END_TEST
-
-START_TEST(test_envelope_escaping)
-{
-	ck_envelope("my \"id\" \\ 1", "a\"b\\c", "1", NULL,
-	    "{\"id\":\"my \\\"id\\\" \\\\ 1\",\"name\":\"a\\\"b\\\\c\",\"data\":1}");
-	ck_envelope("x\ny", "t\tab\r\x01\x1f\x7f", "1", NULL,
-	    "{\"id\":\"x\\u000ay\",\"name\":\"t\\u0009ab\\u000d\\u0001\\u001f\x7f\","
-	    "\"data\":1}");
-	/* UTF-8 and '/' go through as they are. */
-	ck_envelope("é/€", "ü.ñ", "{}", NULL,
-	    "{\"id\":\"é/€\",\"name\":\"ü.ñ\",\"data\":{}}");
-	ck_envelope("", "", "0", NULL, "{\"id\":\"\",\"name\":\"\",\"data\":0}");
-}
-END_TEST
-
-START_TEST(test_envelope_worst_case)
-{
-	/* Every byte escaped to six: the buffer must hold it (ASan watches). */
-	char id[300], name[300], *want, *p;
-	size_t i, len;
-
-	memset(id, '\x01', sizeof id - 1);
-	id[sizeof id - 1] = '\0';
-	memset(name, '\x1f', sizeof name - 1);
-	name[sizeof name - 1] = '\0';
-	want = xcalloc(1, 6 * 600 + 100);
-	p = want + sprintf(want, "{\"id\":\"");
-	for (i = 0; i < sizeof id - 1; i++)
-		p += sprintf(p, "\\u0001");
-	p += sprintf(p, "\",\"name\":\"");
-	for (i = 0; i < sizeof name - 1; i++)
-		p += sprintf(p, "\\u001f");
-	sprintf(p, "\",\"data\":{},\"metadata\":{}}");
-	{
-		char *env = envelope_build(id, name, "{}", "{}", &len);
-		ck_assert_ptr_nonnull(env);
-		ck_assert_str_eq(env, want);
-		ck_assert_uint_eq(len, strlen(want));
-		free(env);
-	}
-	free(want);
-}
-END_TEST
-
-/* ---- sink_expand --------------------------------------------------------------------------- */
-
-static void
-ck_expand(const char *tmpl, const char *name, size_t len, const char *want)
-{
-	char buf[256];
-
-	ck_assert_uint_le(len, sizeof buf);
-	memset(buf, 'Z', sizeof buf);
-	if (want == NULL) {
-		ck_assert_int_eq(sink_expand(tmpl, name, buf, len), -1);
-		/* Nothing written past len. */
-		ck_assert_int_eq(len < sizeof buf ? buf[len] : 'Z', 'Z');
-		return;
-	}
-	ck_assert_int_eq(sink_expand(tmpl, name, buf, len), 0);
-	ck_assert_str_eq(buf, want);
-}
-
-START_TEST(test_sink_expand)
-{
-	ck_expand("liquid", "user.login", 64, "liquid");
-	ck_expand("", "user.login", 64, "");
-	ck_expand("{name}", "user.login", 64, "user.login");
-	ck_expand("events.{name}.v1", "user.login", 64, "events.user.login.v1");
-	ck_expand("{name}-{name}{name}", "ab", 64, "ab-abab");
-	ck_expand("{name}", "", 64, "");
-	ck_expand("a{name}b", "", 64, "ab");
-	ck_expand("{nam}{name", "x", 64, "{nam}{name");
-	ck_expand("{{name}}", "x", 64, "{x}");
-	/* The name is not expanded again. */
-	ck_expand("{name}", "{name}", 64, "{name}");
-	/* Exact fit (with the NUL) and one byte short. */
-	ck_expand("abcde", "x", 6, "abcde");
-	ck_expand("abcdef", "x", 6, NULL);
-	ck_expand("{name}", "abcde", 6, "abcde");
-	ck_expand("{name}", "abcdef", 6, NULL);
-	ck_expand("q.{name}", "abc", 6, "q.abc");
-	ck_expand("q.{name}", "abcd", 6, NULL);
-	ck_expand("{name}{name}", "abc", 6, NULL);
-	ck_expand("x", "n", 1, NULL);
-	ck_expand("", "n", 1, "");
-}
-END_TEST
-
-/* ---- relay_backoff ------------------------------------------------------------------------- */
-
-static void
-ck_backoff_bounds(int initial, int max, double mult)
-{
-	struct conf cf;
-	int n, k;
-
-	memset(&cf, 0, sizeof cf);
-	cf.backoff_initial_ms = initial;
-	cf.backoff_max_ms = max;
-	cf.backoff_multiplier = mult;
-	for (n = 1; n <= 30; n++) {
-		double cap = fmin((double)max, initial * pow(mult, n - 1));
-		int64_t lo = INT64_MAX, hi = -1;
-		for (k = 0; k < 1000; k++) {
-			int64_t d = relay_backoff(&cf, n);
-			ck_assert_msg(d >= 0 && (double)d <= cap,
-			    "attempt %d: %lld not in [0, %.0f]", n, (long long)d, cap);
-			lo = d < lo ? d : lo;
-			hi = d > hi ? d : hi;
-		}
-		/* Full jitter: the draws spread over the whole range (each bound fails to be
-		 * approached with probability 0.9^1000). */
-		if (cap >= 10) {
-			ck_assert_msg(hi >= 0.9 * cap, "attempt %d: max draw %lld of cap %.0f", n,
-			    (long long)hi, cap);
-			ck_assert_msg(lo <= 0.1 * cap, "attempt %d: min draw %lld of cap %.0f", n,
-			    (long long)lo, cap);
-		}
-	}
-	/* Far past the cap, even where initial * mult^(n-1) overflows a double. */
-	for (k = 0; k < 1000; k++) {
-		int64_t d = relay_backoff(&cf, 5000);
-		ck_assert(d >= 0 && d <= max);
-	}
-}
-
-START_TEST(test_backoff)
-{
-	srandom(12345);
-	ck_backoff_bounds(1000, 300000, 2.0);
-	ck_backoff_bounds(20, 200, 2.0);
-	ck_backoff_bounds(100, 100, 3.0);
-	ck_backoff_bounds(50, 86400000, 1.0);
-	ck_backoff_bounds(1, 86400000, 100.0);
-	ck_backoff_bounds(7, 1000, 1.5);
-}
-END_TEST
-
 /* ---- main ------------------------------------------------------------------------------------- */
 
 static Suite *
 conf_suite(void)
 {
 	Suite *s = suite_create("conf");
-	TCase *tc;
+	TCase *tc = tcase_create("conf");
 
-	tc = tcase_create("conf");
 	tcase_add_test(tc, test_defaults);
 	tcase_add_test(tc, test_no_file);
 	tcase_add_test(tc, test_every_key);
@@ -1013,50 +713,11 @@ conf_suite(void)
 	tcase_add_test(tc, test_overrides_win);
 	tcase_add_test(tc, test_unknown_keys_warn);
 	suite_add_tcase(s, tc);
-
-	tc = tcase_create("util");
-	tcase_add_test(tc, test_parse_int);
-	tcase_add_test(tc, test_parse_duration);
-	tcase_add_test(tc, test_percent_decode);
-	suite_add_tcase(s, tc);
-
-	tc = tcase_create("envelope");
-	tcase_add_test(tc, test_envelope);
-	tcase_add_test(tc, test_envelope_escaping);
-	tcase_add_test(tc, test_envelope_worst_case);
-	tcase_add_test(tc, test_sink_expand);
-	tcase_add_test(tc, test_backoff);
-	tcase_set_timeout(tc, 60);   /* many draws under sanitizers and make -j */
-	suite_add_tcase(s, tc);
 	return s;
-}
-
-static void
-remove_dir(const char *dir)
-{
-	char *cmd = xasprintf("rm -rf '%s'", dir);
-
-	(void)!system(cmd);
-	free(cmd);
 }
 
 int
 main(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	SRunner *sr;
-	int failed;
-
-	snprintf(check_dir, sizeof check_dir, "%s/check_conf.XXXXXX",
-	    tmp != NULL && *tmp ? tmp : "/tmp");
-	if (mkdtemp(check_dir) == NULL) {
-		perror("mkdtemp");
-		return 99;
-	}
-	sr = srunner_create(conf_suite());
-	srunner_run_all(sr, CK_ENV);
-	failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	remove_dir(check_dir);
-	return failed == 0 ? 0 : 1;
+	return check_main(conf_suite(), "check_conf", check_dir, sizeof check_dir);
 }
