@@ -20,13 +20,14 @@ import traceback
 import unittest
 
 
-def _require_servers():
+def servers_required():
+    """Is a missing server (or other requirement) a failure rather than a skip?"""
     return os.environ.get("OUTBOX_TEST_REQUIRE_SERVERS", "") not in ("", "0")
 
 
 def skip_all(reason):
     """Skip every test of this file, or fail loudly when servers are required."""
-    if _require_servers():
+    if servers_required():
         print("1..1")
         print("not ok 1 - requirements # %s (OUTBOX_TEST_REQUIRE_SERVERS is set)" % reason)
         sys.stdout.flush()
@@ -116,7 +117,7 @@ class TapResult(unittest.TestResult):
 
     def addSkip(self, test, reason):
         super().addSkip(test, reason)
-        if _require_servers():
+        if servers_required():
             self.bad += 1
             self._line(False, test, " # skipped while servers are required: %s" % reason)
         else:
