@@ -1,5 +1,11 @@
 """harness_rabbitmq.py: a private RabbitMQ node for tests and benchmarks.
 
+- RabbitNode: the node (start, stop, stop_app/start_app, rabbitmqctl, a pika channel).
+- start_module_node() / stop_module_node(): the one node a test file shares, set up in its
+  setUpModule and always stopped in tearDownModule.
+- get_messages(): take messages off a queue with a consumer (fast enough for tens of
+  thousands), in order.
+
 As root, Debian's /usr/sbin/rabbitmq-server switches to the rabbitmq user, which cannot
 write under the build tree, so the node is started from /usr/lib/rabbitmq/bin with every
 path (HOME and so the Erlang cookie, data, logs) and port its own. It never touches a node
@@ -11,7 +17,7 @@ import signal
 import subprocess
 import time
 
-from harness import free_port, wait_for
+from harness import TempDir, free_port, wait_for
 
 RABBIT_BIN = "/usr/lib/rabbitmq/bin"
 
@@ -102,8 +108,52 @@ class RabbitNode:
     def url(self, user="guest", password="guest", vhost=""):
         return "amqp://%s:%s@127.0.0.1:%d/%s" % (user, password, self.port, vhost)
 
-    def channel(self):
+    def channel(self, user="guest", password="guest", vhost="/"):
+        """A new pika connection and a channel on it: (conn, ch)."""
         import pika
         conn = pika.BlockingConnection(pika.ConnectionParameters(
-            host="127.0.0.1", port=self.port, connection_attempts=3, retry_delay=0.5))
+            host="127.0.0.1", port=self.port, virtual_host=vhost,
+            credentials=pika.PlainCredentials(user, password), connection_attempts=3,
+            retry_delay=0.5))
         return conn, conn.channel()
+
+
+def start_module_node(prefix, conf=None, setup=None):
+    """A started node in a TempDir of its own, for a test file's setUpModule: (node, tmp).
+    setup(node), if given, runs once it is up (users, vhosts...). On any failure the node is
+    stopped before the exception goes on."""
+    tmp = TempDir(prefix)
+    node = RabbitNode(tmp.join("node"), conf=conf)
+    try:
+        node.start()
+        if setup is not None:
+            setup(node)
+    except BaseException:
+        node.stop()
+        raise
+    return node, tmp
+
+
+def stop_module_node(node, tmp):
+    """tearDownModule's half of start_module_node (either may be None)."""
+    if node is not None:
+        node.stop()
+    if tmp is not None:
+        tmp.cleanup()
+
+
+def get_messages(ch, queue, n, timeout=20.0, quiet=0.3):
+    """[(properties, body)] from queue, in order: at least n (fewer only if timeout passes
+    first), then whatever else arrives until none has come for quiet seconds."""
+    got = []
+    deadline = time.monotonic() + timeout
+    last = time.monotonic()
+    for method, props, body in ch.consume(queue, auto_ack=True, inactivity_timeout=0.05):
+        now = time.monotonic()
+        if method is not None:
+            got.append((props, body))
+            last = now
+        elif (len(got) >= n and now - last >= quiet) or now > deadline:
+            break
+    ch.cancel()
+    return got

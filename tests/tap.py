@@ -20,13 +20,14 @@ import traceback
 import unittest
 
 
-def _require_servers():
+def servers_required():
+    """Is a missing server (or other requirement) a failure rather than a skip?"""
     return os.environ.get("OUTBOX_TEST_REQUIRE_SERVERS", "") not in ("", "0")
 
 
 def skip_all(reason):
     """Skip every test of this file, or fail loudly when servers are required."""
-    if _require_servers():
+    if servers_required():
         print("1..1")
         print("not ok 1 - requirements # %s (OUTBOX_TEST_REQUIRE_SERVERS is set)" % reason)
         sys.stdout.flush()
@@ -50,13 +51,16 @@ def _diag(text):
 
 
 class TapResult(unittest.TestResult):
-    """Prints one TAP line per finished test, with diagnostics for failures."""
+    """Prints one TAP line per finished test, with diagnostics for failures. A failing
+    subtest gets a line of its own; a test that ends with no line at all (a failure
+    swallowed somewhere) is reported as a failure by name, in report_missing()."""
 
     def __init__(self):
         super().__init__()
         self.n = 0
         self.bad = 0
         self._started = 0.0
+        self.reported = set()   # ids of the tests that printed a line
 
     def _name(self, test):
         desc = getattr(test, "_testMethodName", None)
@@ -68,10 +72,11 @@ class TapResult(unittest.TestResult):
         super().startTest(test)
         self._started = time.monotonic()
 
-    def _line(self, ok, test, directive=""):
+    def _line(self, ok, test, directive="", name=None):
         self.n += 1
+        self.reported.add(test.id())
         secs = time.monotonic() - self._started
-        print("%s %d - %s%s" % ("ok" if ok else "not ok", self.n, self._name(test),
+        print("%s %d - %s%s" % ("ok" if ok else "not ok", self.n, name or self._name(test),
                                 directive))
         if not directive:
             print("# %.2fs" % secs)
@@ -93,9 +98,26 @@ class TapResult(unittest.TestResult):
         self._line(False, test)
         _diag(self._exc_info_to_string(err, test))
 
+    def addSubTest(self, test, subtest, err):
+        # Passing subtests stay quiet: their test's own line, or the failures, say it all.
+        super().addSubTest(test, subtest, err)
+        if err is None:
+            return
+        self.bad += 1
+        self._line(False, test, name="%s %s" % (self._name(test),
+                                                subtest._subDescription()))
+        _diag(self._exc_info_to_string(err, test))
+
+    def report_missing(self, tests):
+        """A failure line for every test of tests that printed nothing."""
+        for test in tests:
+            if test.id() not in self.reported:
+                self.bad += 1
+                self._line(False, test, " # no result reported")
+
     def addSkip(self, test, reason):
         super().addSkip(test, reason)
-        if _require_servers():
+        if servers_required():
             self.bad += 1
             self._line(False, test, " # skipped while servers are required: %s" % reason)
         else:
@@ -125,9 +147,20 @@ def main(module="__main__"):
         print("not ok 1 - loading tests")
         _diag(traceback.format_exc())
         sys.exit(1)
-    print("1..%d" % suite.countTestCases())
-    sys.stdout.flush()
+    tests = list(_flatten(suite))   # the suite forgets each test once it has run
     result = TapResult()
     suite.run(result)
+    result.report_missing(tests)
+    # The plan comes last: failing subtests add lines that no count made beforehand.
+    print("1..%d" % result.n)
+    sys.stdout.flush()
     # An error outside any test (setUpClass, a module fixture) still fails the file.
     sys.exit(0 if result.bad == 0 and result.wasSuccessful() else 1)
+
+
+def _flatten(suite):
+    for t in suite:
+        if isinstance(t, unittest.TestSuite):
+            yield from _flatten(t)
+        else:
+            yield t

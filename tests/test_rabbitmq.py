@@ -19,7 +19,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
 from harness import (EXIT_UNREACHABLE, OUTBOXD, BrokerCase, OutboxDB,  # noqa: E402
                      TempDir, wait_for)
-from harness_rabbitmq import RABBIT_BIN, RabbitNode  # noqa: E402
+from harness_rabbitmq import (RABBIT_BIN, get_messages, start_module_node,  # noqa: E402
+                              stop_module_node)
 
 tap.require_programs(os.path.join(RABBIT_BIN, "rabbitmq-server"), OUTBOXD)
 try:
@@ -35,20 +36,11 @@ TMP = None
 
 def setUpModule():
     global NODE, TMP
-    TMP = TempDir("rabbitmq")
-    NODE = RabbitNode(TMP.join("node"))
-    try:
-        NODE.start()
-    except BaseException:
-        NODE.stop()
-        raise
+    NODE, TMP = start_module_node("rabbitmq")
 
 
 def tearDownModule():
-    if NODE is not None:
-        NODE.stop()
-    if TMP is not None:
-        TMP.cleanup()
+    stop_module_node(NODE, TMP)
 
 
 class RabbitCase(BrokerCase):
@@ -74,18 +66,7 @@ class RabbitCase(BrokerCase):
 
     def consume(self, n, queue=None, timeout=20):
         """Get n messages (then anything more within a short quiet time)."""
-        queue = queue or self.queue
-        got, deadline, quiet = [], time.time() + timeout, None
-        while time.time() < deadline:
-            method, props, body = self.ch.basic_get(queue, auto_ack=True)
-            if method is None:
-                if len(got) >= n and (quiet is None or time.time() > quiet):
-                    break
-                if len(got) >= n and quiet is None:
-                    quiet = time.time() + 0.3
-                time.sleep(0.02)
-                continue
-            got.append((props, body))
+        got = get_messages(self.ch, queue or self.queue, n, timeout)
         self.assertGreaterEqual(len(got), n, "only %d of %d messages" % (len(got), n))
         return got
 
@@ -261,6 +242,46 @@ class TestFailures(RabbitCase):
         ids = {json.loads(b)["id"] for _, b in got}
         self.assertEqual(ids, {ev["id"] for ev in self.db.events()})
         self.assertIn("connection lost", r.log() + "")
+
+    def depth(self):
+        return self.ch.queue_declare(self.queue, passive=True).method.message_count
+
+    def test_connection_closed_mid_batch(self):
+        # The broker closes the relay's connection while a batch of 10,000 is being
+        # confirmed. The relay has a user of its own whose password has changed since it
+        # logged in, so its reconnects are refused until the password is put back.
+        user, pw = "cut-user", "cut-pw"
+        NODE.ctl("add_user", user, pw)
+        self.addCleanup(NODE.ctl, "delete_user", user, check=False)
+        NODE.ctl("set_permissions", "-p", "/", user, ".*", ".*", ".*")
+        r = self.relay(self.config(rabbitmq__connectionString=NODE.url(user, pw),
+                                   relay__batch_size=10000))
+        r.start()
+        self.db.insert("first", {})
+        self.drained()   # connected, queue declared
+        NODE.ctl("change_password", user, "changed")
+        n = 30000
+        self.db.insert_many([("e", {"i": i, "pad": "p" * 200}) for i in range(n)])
+        wait_for(lambda: self.depth() >= 1000, 30, interval=0.005,
+                 what="the batch to get going")
+        NODE.ctl("close_all_user_connections", user, "cut by the test")
+        r.wait_log("connection lost")
+        r.wait_log("login refused")   # it tried again, and is kept out
+        time.sleep(0.5)
+        taken = self.depth()   # seqs 1..taken: one channel keeps them in order
+        cursor = self.db.cursor("rabbitmq")
+        self.assertLess(taken, n + 1, "the relay was through before the cut")
+        self.assertEqual(self.db.retry_rows(), [], "the outage burned attempts")
+        self.assertLess(cursor, taken + 1, "the cursor passed events RabbitMQ never got")
+        print("# cut after %d of %d messages; cursor at %d during the outage"
+              % (taken, n + 1, cursor))
+        NODE.ctl("change_password", user, pw)
+        self.drained(timeout=60)
+        self.assertEqual(self.db.retry_rows(), [])
+        got = self.consume(n + 1, timeout=60)
+        self.assertEqual({json.loads(b)["id"] for _, b in got},
+                         {ev["id"] for ev in self.db.events()})
+        self.assertIn("connected again", r.log())
 
     def test_relay_killed_mid_batch_loses_nothing(self):
         n = 5000

@@ -67,6 +67,15 @@ class RedisCase(BrokerCase):
         wait_for(lambda: self.db.cursor(sink) == top, timeout,
                  what="cursor of %s to reach %d" % (sink, top))
 
+    def xlen(self, key, db=0):
+        """XLEN of key in database db (a connection of its own, to SELECT it)."""
+        c = self.redis.client()
+        try:
+            c.call("SELECT", db)
+            return c.call("XLEN", key)
+        finally:
+            c.close()
+
     def xrange(self, key):
         """[(entry id, {field: value})] of a stream."""
         out = []
@@ -118,12 +127,19 @@ class TestPubSub(RedisCase):
                                  port=self.redis.port)
         self.redis.start()
         self.addCleanup(self.redis.stop)
-        sub = self.subscriber(["liquid"])
         seq, eid = self.db.insert("user.login", {"x": 1})
-        log = self.once(self.config(redis__url="unix://%s?db=2" % sock,
-                                    redis__port=1))
-        self.assertIn("unix://%s?db=2 channel liquid" % sock, log)
-        self.assertEqual(json.loads(sub.wait(1)[0]["data"])["id"], eid)
+        # Streams, which live in a database (PUBLISH ignores SELECT).
+        log = self.once(self.config(redis__url="unix://%s?db=2" % sock, redis__port=1,
+                                    redis__mode="stream"))
+        self.assertIn("unix://%s?db=2 stream liquid" % sock, log)
+        self.assertEqual((self.xlen("liquid", db=2), self.xlen("liquid", db=0)), (1, 0))
+        c = self.redis.client()
+        try:
+            c.call("SELECT", 2)
+            entries = c.call("XRANGE", "liquid", "-", "+")
+        finally:
+            c.close()
+        self.assertEqual(json.loads(entries[0][1][1])["id"], eid)
 
     def test_filter_and_prefix(self):
         sub = self.subscriber(["liquid"])
@@ -262,12 +278,14 @@ class TestPubSub(RedisCase):
         self.assertEqual(len(sub.wait(2)), 2)
 
     def test_select_db_and_bad_db(self):
-        sub = self.subscriber(["liquid"])
         self.db.insert("user.login", {"x": 1})
-        log = self.once(self.config(redis__db=100000), expect=EXIT_UNREACHABLE)
+        log = self.once(self.config(redis__db=100000, redis__mode="stream"),
+                        expect=EXIT_UNREACHABLE)
         self.assertIn("cannot select the database: ERR DB index is out of range", log)
-        self.once(self.config(redis__db=3))
-        sub.wait(1)
+        self.assertEqual(self.db.retry_rows(), [])
+        # Streams, which live in a database (PUBLISH ignores SELECT).
+        self.once(self.config(redis__db=3, redis__mode="stream"))
+        self.assertEqual((self.xlen("liquid", db=3), self.xlen("liquid", db=0)), (1, 0))
 
     def test_client_name(self):
         sub = self.subscriber(["liquid"])
@@ -446,7 +464,7 @@ class TestOutages(RedisCase):
         sub = self.subscriber(["liquid"])
         r = self.relay(self.config())
         r.start()
-        before = self.db.insert_many([("a", {"i": i}) for i in range(20)])
+        self.db.insert_many([("a", {"i": i}) for i in range(20)])
         sub.wait(20)
         self.redis.kill()
         sub.wait_closed()
@@ -466,7 +484,6 @@ class TestOutages(RedisCase):
                          {eid for _, eid in during})
         self.assert_drained()
         self.assertEqual(self.db.retry_rows(), [], "an outage burned attempts")
-        self.assertEqual(len(before), 20)
         self.assertIn("connected again", r.log())
 
     def test_redis_killed_mid_stream_loses_nothing(self):
@@ -500,11 +517,52 @@ class TestOutages(RedisCase):
               % (len(inserted) + len(more), len(ids), len(ids) - len(set(ids))))
         self.assertEqual(r.stop(), 0)
 
+    def test_connection_cut_mid_batch(self):
+        # One batch of 10,000 in flight when the relay's connection is killed, and a
+        # password set in the same transaction, so the outage lasts (a reconnect gets
+        # NOAUTH) until we clear it. Streams: what Redis took is in the stream, in seq order.
+        n = 10000
+        self.db.insert_many([("e", {"i": i, "pad": "p" * 300}) for i in range(n)])
+        r = self.relay(self.config(redis__mode="stream", redis__channel_name="events",
+                                   relay__batch_size=n))
+        c = self.redis.client()
+        self.addCleanup(c.close)
+        r.start()
+        wait_for(lambda: c.call("XLEN", "events") >= 1000, 30, interval=0.0005,
+                 what="the batch to get going")
+        c.send("MULTI")
+        c.send("CONFIG", "SET", "requirepass", "cut-pw")
+        c.send("CLIENT", "KILL", "TYPE", "normal", "SKIPME", "yes")
+        c.send("XLEN", "events")
+        c.send("EXEC")
+        replies = [c.read() for _ in range(5)]
+        self.assertEqual(replies[:4], ["OK", "QUEUED", "QUEUED", "QUEUED"], replies)
+        killed, taken = replies[4][1:]
+        self.assertEqual(killed, 1, "the relay's connection was not killed")
+        self.assertLess(taken, n, "the batch was through before the cut")
+        first_unsent = taken + 1   # seqs start at 1, the stream was empty
+        r.wait_log("connection lost")
+        r.wait_log("NOAUTH")   # it tried again, and is kept out
+        time.sleep(0.5)
+        cursor = self.db.cursor("redis")
+        self.assertEqual(self.db.retry_rows(), [], "the outage burned attempts")
+        self.assertLess(cursor, first_unsent, "the cursor passed events Redis never got")
+        self.assertEqual(c.call("XLEN", "events"), taken)
+        print("# cut after %d of %d entries; cursor at %d during the outage"
+              % (taken, n, cursor))
+        c.call("CONFIG", "SET", "requirepass", "")
+        self.assert_drained(timeout=60)
+        ids = {json.loads(f["message"])["id"] for _, f in self.xrange("events")}
+        self.assertEqual({ev["id"] for ev in self.db.events()} - ids, set(), "events lost")
+        self.assertEqual(self.db.retry_rows(), [])
+        self.assertIn("connected again", r.log())
+        self.assertEqual(r.stop(), 0)
+
     def test_stalled_redis_times_out_and_recovers(self):
         sub = self.subscriber(["liquid"])
         r = self.relay(self.config(redis__timeout_ms=300, redis__connect_timeout_ms=300))
         r.start()
-        first = self.db.insert("a", {"i": 0})
+        self.db.insert("a", {"i": 0})
         sub.wait(1)
         self.redis.pause()
         try:
@@ -517,7 +575,6 @@ class TestOutages(RedisCase):
                  what="the events sent while Redis was stalled")
         self.assert_drained()
         self.assertEqual(self.db.retry_rows(), [])
-        self.assertEqual(first[0], 1)
 
     def test_sigterm_finishes_and_exits_0(self):
         sub = self.subscriber(["liquid"])

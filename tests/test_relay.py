@@ -155,7 +155,12 @@ class TestEnvelopes(RelayCase):
         self.assertEqual(len(lines), 1)
         self.assertFalse(os.path.exists(self.tmp.join("elsewhere.db")))
 
-    def test_ordering_keys_kept(self):
+    def test_batches_cut_at_repeated_keys_lose_and_repeat_nothing(self):
+        # A batch is cut into runs where a key repeats: every event must still go out
+        # once, in seq order. The stdout sink never rejects, so events held behind a
+        # retry (ordering under rejection) cannot show here: test_redis's TestOrderingKeys
+        # covers that against a real broker, and the unit tests with a fake sink
+        # (tests/check_relay.c) each rejection case.
         rows = []
         for i in range(60):
             key = None if i % 7 == 0 else "k%d" % (i % 4)
@@ -493,13 +498,14 @@ class TestRunning(RelayCase):
             log_lines(r.log())))
 
     def test_wakeup_on_commit(self):
-        # A long poll interval: only the wake-up on commit can be quick.
+        # A long poll interval: only the wake-up on commit can be quick. Idle, the relay
+        # looks again after 0.1 ms, then twice as long each time (the adaptive poll): its
+        # sleep that spans 2 s after the last event runs from ~1.64 s to ~3.28 s, so polling
+        # alone would see a commit made at 2 s some 1.3 s later. inotify must see it at once.
         r = self.start(dict(FAST, **{"relay.poll-interval-ms": 10000}))
         latencies = []
         for i in range(5):
-            # Let the relay settle into its idle sleep: by now its adaptive poll sleeps
-            # longer than the 500 ms allowed below, so only the wake-up is quick enough.
-            time.sleep(1.2)
+            time.sleep(2.0)
             _, eid = self.db.insert("tick", {"i": i})
             t0 = time.monotonic()   # COMMIT has returned
             wait_for(lambda: eid in r.output(), 5, interval=0.001,
@@ -509,7 +515,7 @@ class TestRunning(RelayCase):
             ", ".join("%.1f" % x for x in latencies), statistics.median(latencies),
             max(latencies)))
         for x in latencies:
-            self.assertLess(x, 500)
+            self.assertLess(x, 50, "woken by the poll, not by the commit: %s" % latencies)
         self.assertEqual(r.stop(), 0)
         self.assertEqual(len(r.output().splitlines()), 5)
 

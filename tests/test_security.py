@@ -21,14 +21,14 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tap  # noqa: E402
 from harness import (EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE, OUTBOXD,  # noqa: E402
                      BrokerCase, OutboxDB, RedisServer, Subscriber, TempDir)
-from harness_rabbitmq import RABBIT_BIN, RabbitNode, rabbit_port  # noqa: E402
+from harness_rabbitmq import (RABBIT_BIN, get_messages, rabbit_port,  # noqa: E402
+                              start_module_node, stop_module_node)
 
 tap.require_programs("redis-server", "openssl", "ps",
                      os.path.join(RABBIT_BIN, "rabbitmq-server"), OUTBOXD)
@@ -257,6 +257,7 @@ class RedisAcl(SecurityCase):
 
 NODE = None
 NODE_TMP = None
+PKI_TMP = None
 TLS_PORT = None
 CA = None
 
@@ -287,10 +288,9 @@ def make_server_cert(dir, ca):
 
 
 def setUpModule():
-    global NODE, NODE_TMP, TLS_PORT, CA
-    NODE_TMP = TempDir("security-rabbit")
-    pki = NODE_TMP.join("pki")
-    os.makedirs(pki)
+    global NODE, NODE_TMP, PKI_TMP, TLS_PORT, CA
+    PKI_TMP = TempDir("security-pki")
+    pki = PKI_TMP.path
     CA = {"good": make_ca(pki, "ca"), "wrong": make_ca(pki, "wrong-ca")}
     make_server_cert(pki, "ca")
     TLS_PORT = rabbit_port()
@@ -302,45 +302,32 @@ def setUpModule():
             "ssl_options.fail_if_no_peer_cert = false\n"
             % (TLS_PORT, CA["good"], os.path.join(pki, "server.crt"),
                os.path.join(pki, "server.key")))
-    NODE = RabbitNode(NODE_TMP.join("node"), conf=conf)
-    try:
-        NODE.start()
-        NODE.ctl("add_vhost", "vh-a")
-        NODE.ctl("add_vhost", "vh-b")
-        NODE.ctl("add_user", "limited", PASSWORD)
-        # What outbox(5) documents: configure its queue, write to the default exchange
-        # and the queue, read nothing. guest consumes.
-        NODE.ctl("set_permissions", "-p", "vh-a", "limited", "^sec-",
-                 "^(amq\\.default|sec-.*)$", "^$")
-        NODE.ctl("set_permissions", "-p", "vh-a", "guest", ".*", ".*", ".*")
-    except BaseException:
-        NODE.stop()
-        raise
+    NODE, NODE_TMP = start_module_node("security-rabbit", conf, setup_users)
+
+
+def setup_users(node):
+    node.ctl("add_vhost", "vh-a")
+    node.ctl("add_vhost", "vh-b")
+    node.ctl("add_user", "limited", PASSWORD)
+    # What outbox(5) documents: configure its queue, write to the default exchange and
+    # the queue, read nothing. guest consumes.
+    node.ctl("set_permissions", "-p", "vh-a", "limited", "^sec-",
+             "^(amq\\.default|sec-.*)$", "^$")
+    node.ctl("set_permissions", "-p", "vh-a", "guest", ".*", ".*", ".*")
 
 
 def tearDownModule():
-    if NODE is not None:
-        NODE.stop()
-    if NODE_TMP is not None:
-        NODE_TMP.cleanup()
+    stop_module_node(NODE, NODE_TMP)
+    if PKI_TMP is not None:
+        PKI_TMP.cleanup()
 
 
 class RabbitSecurity(SecurityCase):
 
     def consume(self, queue, n, vhost="/", user="guest", password="guest", timeout=20):
-        conn = pika.BlockingConnection(pika.ConnectionParameters(
-            host="127.0.0.1", port=NODE.port, virtual_host=vhost,
-            credentials=pika.PlainCredentials(user, password)))
+        conn, ch = NODE.channel(user, password, vhost)
         try:
-            ch = conn.channel()
-            got, deadline = [], time.time() + timeout
-            while len(got) < n and time.time() < deadline:
-                method, props, body = ch.basic_get(queue, auto_ack=True)
-                if method is None:
-                    time.sleep(0.05)
-                    continue
-                got.append(json.loads(body))
-            return got
+            return [json.loads(body) for _, body in get_messages(ch, queue, n, timeout)]
         finally:
             conn.close()
 
