@@ -126,7 +126,9 @@ store_open(struct store **out, const char *path, int *exit_status, char **cause)
 	int rc;
 
 	*out = NULL;
-	rc = outbox_open(path, 0, &st->ob);
+	/* Never create the schema: a mistyped path must not grow tables in another
+	 * application's database. */
+	rc = outbox_open(path, OUTBOX_OPEN_MIGRATE, &st->ob);
 	if (rc != OUTBOX_OK) {
 		if (access(path, F_OK) != 0 && errno == ENOENT) {
 			*cause = xasprintf("database '%s' does not exist (create it with: outboxctl -d "
