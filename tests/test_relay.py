@@ -233,7 +233,12 @@ class TestConfigErrors(RelayCase):
 
     def test_invalid_json_names_line_and_column(self):
         self.config_error('{\n  "system.queue-adapter": "stdout",\n  "relay.batch-size": ,\n}\n',
-                          "FILE:3:23: invalid JSON near ','")
+                          """FILE:3:23: invalid JSON at ',': '"relay.batch-size": -->,'""")
+
+    def test_trailing_comma(self):
+        self.config_error('{\n  "system.queue-adapter": "stdout",\n  "relay.batch-size": 5,\n}\n',
+                          "FILE:3:24: invalid JSON: a trailing comma, which JSON does not allow: "
+                          """'"relay.batch-size": 5-->,'""")
 
     def test_truncated_json(self):
         self.config_error('{"relay.batch-size": 5', "FILE:1:23: invalid JSON: unexpected "
