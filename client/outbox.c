@@ -115,16 +115,18 @@ outbox_new(sqlite3 *db, int owns_db)
 	return ob;
 }
 
-/* Create or migrate the schema (or, with migrate 0, only check it), then cache the
- * enqueue statement. */
+/* Create or migrate the schema as the outbox_open flags say (OUTBOX_OPEN_EXISTING: only
+ * check it; OUTBOX_OPEN_MIGRATE: never create it), then cache the enqueue statement. */
 static int
-outbox_prepare(outbox *ob, int migrate)
+outbox_prepare(outbox *ob, int flags)
 {
 	char err[sizeof ob->errmsg];
 	int rc;
 
-	rc = migrate ? schema_migrate(ob->db, err, sizeof err) :
-	    schema_verify(ob->db, err, sizeof err);
+	if (flags & OUTBOX_OPEN_EXISTING)
+		rc = schema_verify(ob->db, err, sizeof err);
+	else
+		rc = schema_migrate(ob->db, !(flags & OUTBOX_OPEN_MIGRATE), err, sizeof err);
 	if (rc != OUTBOX_OK)
 		return outbox_fail(ob, rc, "%s", err);
 	if (sqlite3_prepare_v3(ob->db, outbox_insert_sql, -1, SQLITE_PREPARE_PERSISTENT,
@@ -144,7 +146,7 @@ outbox_attach(sqlite3 *db, outbox **out)
 		return OUTBOX_EMISUSE;
 	if ((*out = outbox_new(db, 0)) == NULL)
 		return OUTBOX_ENOMEM;
-	return outbox_prepare(*out, 1);
+	return outbox_prepare(*out, 0);
 }
 
 /*
@@ -203,6 +205,9 @@ outbox_open(const char *path, int flags, outbox **out)
 	if ((flags & OUTBOX_OPEN_CREATE) && (flags & OUTBOX_OPEN_EXISTING))
 		return outbox_fail(ob, OUTBOX_EMISUSE, "OUTBOX_OPEN_CREATE and OUTBOX_OPEN_EXISTING "
 		    "exclude each other");
+	if ((flags & OUTBOX_OPEN_MIGRATE) && (flags & (OUTBOX_OPEN_CREATE | OUTBOX_OPEN_EXISTING)))
+		return outbox_fail(ob, OUTBOX_EMISUSE, "OUTBOX_OPEN_MIGRATE excludes "
+		    "OUTBOX_OPEN_CREATE and OUTBOX_OPEN_EXISTING");
 	if (flags & OUTBOX_OPEN_CREATE)
 		oflags |= SQLITE_OPEN_CREATE;
 	else if (stat(path, &sb) != 0)
@@ -216,7 +221,7 @@ outbox_open(const char *path, int flags, outbox **out)
 	rc = outbox_configure(ob, path);
 	if (rc != OUTBOX_OK)
 		return rc;
-	rc = outbox_prepare(ob, !(flags & OUTBOX_OPEN_EXISTING));
+	rc = outbox_prepare(ob, flags);
 	if (rc == OUTBOX_ESCHEMA) {
 		/* Name the file: the caller may have opened several. */
 		char err[sizeof ob->errmsg];

@@ -63,6 +63,9 @@ enum outbox_id_format {
 #define OUTBOX_OPEN_EXISTING 0x2 /* neither create nor migrate the schema: a database
                                     without the current outbox schema is OUTBOX_ESCHEMA
                                     and is left untouched (for inspection tools) */
+#define OUTBOX_OPEN_MIGRATE  0x4 /* migrate an older outbox schema but never create one:
+                                    a database without an outbox schema is OUTBOX_ESCHEMA
+                                    and is left untouched (for the relay) */
 
 /*
  * Open a database file for producing (or administering) events: sets WAL mode, a busy

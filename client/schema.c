@@ -98,6 +98,13 @@ schema_check(sqlite3 *db, int version, char *err, size_t errlen)
 	return OUTBOX_OK;
 }
 
+static int
+schema_none(char *err, size_t errlen)
+{
+	return schema_fail(err, errlen, OUTBOX_ESCHEMA, "no outbox schema in this database "
+	    "(create it with: outboxctl -d DB init)");
+}
+
 /* Run every migration numbered above from, in file order. */
 static int
 schema_apply(sqlite3 *db, int from, char *err, size_t errlen)
@@ -129,7 +136,7 @@ schema_apply(sqlite3 *db, int from, char *err, size_t errlen)
 }
 
 static int
-schema_migrate_locked(sqlite3 *db, char *err, size_t errlen)
+schema_migrate_locked(sqlite3 *db, int create, char *err, size_t errlen)
 {
 	int version, rc;
 
@@ -140,6 +147,8 @@ schema_migrate_locked(sqlite3 *db, char *err, size_t errlen)
 	rc = schema_check(db, version, err, errlen);
 	if (rc != OUTBOX_OK || version == OUTBOX_SCHEMA_VERSION)
 		return rc;
+	if (version == 0 && !create)
+		return schema_none(err, errlen);
 	rc = schema_apply(db, version, err, errlen);
 	if (rc != OUTBOX_OK)
 		return rc;
@@ -151,7 +160,7 @@ schema_migrate_locked(sqlite3 *db, char *err, size_t errlen)
 }
 
 int
-schema_migrate(sqlite3 *db, char *err, size_t errlen)
+schema_migrate(sqlite3 *db, int create, char *err, size_t errlen)
 {
 	int version, rc;
 
@@ -164,6 +173,11 @@ schema_migrate(sqlite3 *db, char *err, size_t errlen)
 		    sqlite3_errmsg(db));
 	if (version == OUTBOX_SCHEMA_VERSION)
 		return schema_check(db, version, err, errlen);
+	/* Refused before any lock is taken: the file is left exactly as it was. */
+	if (version == 0 && !create) {
+		rc = schema_check(db, version, err, errlen);
+		return rc != OUTBOX_OK ? rc : schema_none(err, errlen);
+	}
 	if (!sqlite3_get_autocommit(db))
 		return schema_fail(err, errlen, OUTBOX_ESCHEMA,
 		    "the outbox schema needs creating or migrating, which cannot happen inside "
@@ -172,7 +186,7 @@ schema_migrate(sqlite3 *db, char *err, size_t errlen)
 	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
 		return schema_fail(err, errlen, OUTBOX_ESQLITE, "cannot start the migration: %s",
 		    sqlite3_errmsg(db));
-	rc = schema_migrate_locked(db, err, errlen);
+	rc = schema_migrate_locked(db, create, err, errlen);
 	if (rc == OUTBOX_OK && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		rc = schema_fail(err, errlen, OUTBOX_ESQLITE, "cannot commit the migration: %s",
 		    sqlite3_errmsg(db));
@@ -195,8 +209,7 @@ schema_verify(sqlite3 *db, char *err, size_t errlen)
 	if ((rc = schema_check(db, version, err, errlen)) != OUTBOX_OK)
 		return rc;
 	if (version == 0)
-		return schema_fail(err, errlen, OUTBOX_ESCHEMA, "no outbox schema in this "
-		    "database (create it with: outboxctl -d DB init)");
+		return schema_none(err, errlen);
 	if (version < OUTBOX_SCHEMA_VERSION)
 		return schema_fail(err, errlen, OUTBOX_ESCHEMA, "outbox schema version %d is older "
 		    "than this outboxd's (%d): migrate it with: outboxctl -d DB init", version,

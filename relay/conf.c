@@ -39,20 +39,75 @@ conf_line_secret(const char *text, const char *at)
 	return 0;
 }
 
+/* The last character before p that is not white space, or NULL. */
+static const char *
+conf_prev_char(const char *text, const char *p)
+{
+	while (p > text && strchr(" \t\r\n", p[-1]) != NULL)
+		p--;
+	return p > text ? p - 1 : NULL;
+}
+
+/*
+ * The character at fault, from where cJSON stopped. Where an object key should start,
+ * cJSON stops one past the character that is not a '"' ({"a": 1,} stops after the '}'):
+ * step back onto it. A '}' or ']' after a comma is a trailing comma: the comma is at fault.
+ */
+static const char *
+conf_json_fault(const char *text, const char *end, int *trailing_comma)
+{
+	const char *prev;
+
+	*trailing_comma = 0;
+	if (end > text && strchr("\" \t\r\n", end[-1]) == NULL &&
+	    (prev = conf_prev_char(text, end - 1)) != NULL && (*prev == '{' || *prev == ','))
+		end--;
+	if ((*end == '}' || *end == ']') && (prev = conf_prev_char(text, end)) != NULL &&
+	    *prev == ',') {
+		*trailing_comma = 1;
+		return prev;
+	}
+	return end;
+}
+
+/* The line around at, quoted for a message: leading blanks dropped, a long line cut around
+ * at, and "-->" just before the character at fault. */
+static char *
+conf_quote_line(const char *text, const char *at)
+{
+	const char *start = at, *end = at;
+	int cut_before, cut_after;
+
+	while (start > text && start[-1] != '\n')
+		start--;
+	while (start < at && (*start == ' ' || *start == '\t'))
+		start++;
+	while (*end != '\0' && *end != '\n' && *end != '\r')
+		end++;
+	cut_before = at - start > 40;
+	cut_after = end - at > 30;
+	if (cut_before)
+		start = at - 37;
+	if (cut_after)
+		end = at + 27;
+	return xasprintf("'%s%.*s-->%.*s%s'", cut_before ? "..." : "", (int)(at - start), start,
+	    (int)(end - at), at, cut_after ? "..." : "");
+}
+
 cJSON *
 conf_parse_json(const char *text, const char *path, char **cause)
 {
 	const char *end = NULL, *p;
 	cJSON *root;
-	int line = 1, col = 1;
-	char near[24];
-	size_t i;
+	int line = 1, col = 1, trailing_comma;
+	char *quote;
 
 	root = cJSON_ParseWithOpts(text, &end, 1);
 	if (root != NULL)
 		return root;
 	if (end == NULL || end < text)
 		end = text;
+	end = conf_json_fault(text, end, &trailing_comma);
 	for (p = text; p < end; p++) {
 		if (*p == '\n') {
 			line++;
@@ -61,16 +116,22 @@ conf_parse_json(const char *text, const char *path, char **cause)
 			col++;
 		}
 	}
-	for (i = 0; i < sizeof near - 1 && end[i] != '\0' && end[i] != '\n'; i++)
-		near[i] = end[i];
-	near[i] = '\0';
-	if (*end == '\0')
+	if (*end == '\0') {
 		*cause = xasprintf("%s:%d:%d: invalid JSON: unexpected end of file", path, line, col);
-	else if (conf_line_secret(text, end))
-		*cause = xasprintf("%s:%d:%d: invalid JSON (not quoted: the line may hold a "
-		    "password)", path, line, col);
-	else
-		*cause = xasprintf("%s:%d:%d: invalid JSON near '%s'", path, line, col, near);
+	} else if (conf_line_secret(text, end)) {
+		*cause = xasprintf("%s:%d:%d: invalid JSON%s (not quoted: the line may hold a "
+		    "password)", path, line, col, trailing_comma ? ": a trailing comma, which "
+		    "JSON does not allow" : "");
+	} else {
+		quote = conf_quote_line(text, end);
+		if (trailing_comma)
+			*cause = xasprintf("%s:%d:%d: invalid JSON: a trailing comma, which JSON does "
+			    "not allow: %s", path, line, col, quote);
+		else
+			*cause = xasprintf("%s:%d:%d: invalid JSON at '%c': %s", path, line, col, *end,
+			    quote);
+		free(quote);
+	}
 	return NULL;
 }
 

@@ -16,6 +16,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -50,6 +51,9 @@ struct relay_sink {
 	int failures;             /* consecutive failed connects */
 	int drops;                /* connections lost since the last clean publish */
 	int64_t reconnect_at;     /* monotonic ms */
+	int64_t down_since;       /* monotonic ms the outage began; 0: none */
+	int64_t logged_at;        /* monotonic ms of the outage's last line at info or above */
+	char last_error[256];     /* why the last connect failed, for the reminders */
 };
 
 struct relay {
@@ -325,44 +329,116 @@ relay_teardown(struct relay *r)
 
 /* ---- connections ------------------------------------------------------------------- */
 
+/* An outage is logged as a warning, then each retry's delay at info up to this attempt,
+ * then at debug, with a reminder at most every RELAY_REMINDER_MS (outage length, backlog). */
+#define RELAY_RETRIES_LOGGED 5
+#define RELAY_REMINDER_MS 60000
+
+static int64_t
+relay_reminder_ms(void)
+{
+	/* A test cannot wait a minute: OUTBOXD_TEST_REMINDER_MS shortens the period. */
+	const char *s = getenv("OUTBOXD_TEST_REMINDER_MS");
+	char *cause = NULL;
+	int64_t ms;
+
+	if (s != NULL && util_parse_int(s, 1, RELAY_REMINDER_MS, &ms, &cause) == 0)
+		return ms;
+	free(cause);
+	return RELAY_REMINDER_MS;
+}
+
+/* The outage goes on: remind, at most once a period, how long and what waits. */
+static void
+relay_outage_remind(struct relay *r, struct relay_sink *rs, int64_t now)
+{
+	char *cause = NULL, *age;
+	int64_t backlog;
+
+	if (rs->down_since == 0 || rs->failures == 0 || now - rs->logged_at < relay_reminder_ms())
+		return;
+	rs->logged_at = now;
+	age = util_human_age((double)(now - rs->down_since) / 1000);
+	if (store_sink_backlog(r->st, rs->sk->name, &backlog, &cause) != 0) {
+		log_warn("sink %s: still cannot connect after %s (%d attempts; backlog unknown: "
+		    "%s): %s", rs->sk->name, age, rs->failures, cause, rs->last_error);
+		free(cause);
+	} else {
+		log_warn("sink %s: still cannot connect after %s (%d attempts; %lld event%s "
+		    "waiting): %s", rs->sk->name, age, rs->failures, (long long)backlog,
+		    backlog == 1 ? "" : "s", rs->last_error);
+	}
+	free(age);
+}
+
 static int
 relay_connect(struct relay *r, struct relay_sink *rs)
 {
-	int64_t now = util_monotonic_ms();
-	char *cause = NULL;
+	int64_t now = util_monotonic_ms(), delay;
+	char *cause = NULL, *text;
 
 	if (rs->sk->connected)
 		return 0;
-	if (now < rs->reconnect_at)
+	if (now < rs->reconnect_at) {
+		relay_outage_remind(r, rs, now);
 		return -1;
+	}
 	if (sink_connect(rs->sk, &cause) == 0) {
-		if (rs->failures > 0)
-			log_info("sink %s: connected again to %s", rs->sk->name, rs->sk->target);
+		if (rs->failures > 0) {
+			text = util_human_age((double)(now - rs->down_since) / 1000);
+			log_info("sink %s: connected again to %s after %s", rs->sk->name,
+			    rs->sk->target, text);
+			free(text);
+		}
 		rs->failures = 0;
+		rs->down_since = 0;
 		return 0;
 	}
-	/* One warning per outage; the retries behind it go to the debug log. */
-	log_msg(rs->failures == 0 ? LOG_WARN : LOG_DEBUG, "sink %s: cannot connect: %s%s",
-	    rs->sk->name, cause, r->opt->once ? "" : " (retrying with backoff)");
-	free(cause);
 	rs->failures++;
-	rs->reconnect_at = now + relay_backoff(r->cf, rs->failures);
-	if (r->opt->once)
+	if (rs->down_since == 0)
+		rs->down_since = now;
+	snprintf(rs->last_error, sizeof rs->last_error, "%s", cause);
+	if (r->opt->once) {
+		log_warn("sink %s: cannot connect: %s", rs->sk->name, cause);
 		r->unreachable = 1;
+		free(cause);
+		return -1;
+	}
+	delay = relay_backoff(r->cf, rs->failures);
+	rs->reconnect_at = now + delay;
+	text = util_human_age((double)delay / 1000);
+	/* The first failure warns; the next few say when the next try is; then silence but
+	 * for the reminders. */
+	if (rs->failures <= RELAY_RETRIES_LOGGED) {
+		log_msg(rs->failures == 1 ? LOG_WARN : LOG_INFO, "sink %s: cannot connect: %s "
+		    "(attempt %d; retrying in %s%s)", rs->sk->name, cause, rs->failures, text,
+		    rs->failures == RELAY_RETRIES_LOGGED ? ", then quiet but for a reminder "
+		    "every minute" : "");
+		rs->logged_at = now;
+	} else {
+		log_debug("sink %s: cannot connect: %s (attempt %d; retrying in %s)",
+		    rs->sk->name, cause, rs->failures, text);
+		relay_outage_remind(r, rs, now);
+	}
+	free(text);
+	free(cause);
 	return -1;
 }
 
 static void
 relay_connection_lost(struct relay *r, struct relay_sink *rs, const char *cause)
 {
+	int64_t now = util_monotonic_ms();
+
 	/* One warning per outage: a broker that keeps dropping us is logged at debug level. */
 	log_msg(rs->drops == 0 ? LOG_WARN : LOG_DEBUG, "sink %s: connection lost: %s "
 	    "(reconnecting)", rs->sk->name, cause != NULL ? cause : "unknown error");
 	sink_disconnect(rs->sk);
+	/* The outage starts now, if reconnecting fails (relay_connect's reminders count it). */
+	rs->down_since = now;
 	/* Reconnect at once the first time; a broker that keeps dropping us gets backoff. */
 	rs->drops++;
-	rs->reconnect_at = rs->drops == 1 ? 0 :
-	    util_monotonic_ms() + relay_backoff(r->cf, rs->drops - 1);
+	rs->reconnect_at = rs->drops == 1 ? 0 : now + relay_backoff(r->cf, rs->drops - 1);
 }
 
 /* ---- publishing -------------------------------------------------------------------- */

@@ -19,11 +19,16 @@
  */
 #include "config.h"
 
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <amqp.h>
 #include <amqp_ssl_socket.h>
@@ -155,6 +160,74 @@ sink_rabbitmq_declare(struct sink_rabbitmq *r, char **cause)
 	return *cause != NULL ? -1 : 0;
 }
 
+/* The errno of one non-blocking TCP connect to ai within timeout_ms (0: it connected). */
+static int
+sink_rabbitmq_probe_one(const struct addrinfo *ai, int timeout_ms)
+{
+	struct pollfd pfd;
+	socklen_t len = sizeof(int);
+	int fd, rc, err = 0;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    ai->ai_protocol);
+	if (fd < 0)
+		return errno;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && (err = errno) == EINPROGRESS) {
+		pfd.fd = fd;
+		pfd.events = POLLOUT;
+		if ((rc = poll(&pfd, 1, timeout_ms)) == 0)
+			err = ETIMEDOUT;
+		else if (rc < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+			err = errno;
+	}
+	close(fd);
+	return err;
+}
+
+/*
+ * Why the TCP connection to host:port failed, or NULL if it no longer does. rabbitmq-c
+ * 0.11 says only "a socket error occurred" or "hostname lookup failed" (it reads SO_ERROR
+ * but keeps no errno), so ask the system again: resolve, then connect the same way.
+ */
+static char *
+sink_rabbitmq_socket_why(const char *host, int port, int timeout_ms)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_protocol = IPPROTO_TCP };
+	struct addrinfo *list, *ai;
+	char service[16];
+	int rc, err = 0;
+
+	snprintf(service, sizeof service, "%d", port);
+	if ((rc = getaddrinfo(host, service, &hints, &list)) != 0)
+		return xasprintf("cannot resolve host '%s': %s", host,
+		    rc == EAI_SYSTEM ? strerror(errno) : gai_strerror(rc));
+	for (ai = list; ai != NULL; ai = ai->ai_next) {
+		if ((err = sink_rabbitmq_probe_one(ai, timeout_ms)) == 0)
+			break;
+	}
+	freeaddrinfo(list);
+	return err != 0 ? xstrdup(strerror(err)) : NULL;
+}
+
+/* What amqp_socket_open_noblock's status means, for the log (malloc'd). */
+static char *
+sink_rabbitmq_open_error(const struct amqp_url *au, int status, int timeout_ms)
+{
+	char *why = NULL;
+
+	if (status == AMQP_STATUS_TIMEOUT)
+		return xasprintf("timed out after %d ms", timeout_ms);
+	if (status == AMQP_STATUS_SOCKET_ERROR || status == AMQP_STATUS_HOSTNAME_RESOLUTION_FAILED)
+		why = sink_rabbitmq_socket_why(au->host, au->port, timeout_ms);
+	if (why != NULL)
+		return why;
+	return xasprintf("%s%s", amqp_error_string2(status),
+	    status == AMQP_STATUS_SSL_PEER_VERIFY_FAILED ? " (TLS: the server's certificate "
+	    "is not signed by a trusted CA: check tls-ca-file)" :
+	    status == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED ? " (TLS: the server's "
+	    "certificate does not name the host of the URL)" : "");
+}
+
 static int
 sink_rabbitmq_connect_one(struct sink_rabbitmq *r, const struct amqp_url *au, char **cause)
 {
@@ -173,12 +246,10 @@ sink_rabbitmq_connect_one(struct sink_rabbitmq *r, const struct amqp_url *au, ch
 	}
 	amqp_set_handshake_timeout(r->conn, &tv);
 	amqp_set_rpc_timeout(r->conn, &tv);
+	/* The relay's message says "cannot connect" already: give just the reason. */
 	if ((status = amqp_socket_open_noblock(sock, au->host, au->port, &tv)) != AMQP_STATUS_OK) {
-		*cause = xasprintf("cannot connect: %s%s", amqp_error_string2(status),
-		    status == AMQP_STATUS_SSL_PEER_VERIFY_FAILED ? " (TLS: the server's certificate "
-		    "is not signed by a trusted CA: check tls-ca-file)" :
-		    status == AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED ? " (TLS: the server's "
-		    "certificate does not name the host of the URL)" : "");
+		*cause = sink_rabbitmq_open_error(au, status,
+		    (int)(tv.tv_sec * 1000 + tv.tv_usec / 1000));
 		return -1;
 	}
 	*cause = sink_rabbitmq_reply_error(amqp_login(r->conn, au->vhost, au->channel_max,

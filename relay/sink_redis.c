@@ -242,12 +242,12 @@ sink_redis_connect(struct sink *sk, char **cause)
 	else
 		sr->c = redisConnectWithTimeout(sr->url.host, sr->url.port, ctv);
 	if (sr->c == NULL) {
-		*cause = xasprintf("%s: cannot connect: out of memory", sr->desc);
+		*cause = xasprintf("%s: out of memory", sr->desc);
 		return -1;
 	}
 	*cause = NULL;
-	if (sr->c->err != 0)
-		*cause = xasprintf("%s: cannot connect: %s", sr->desc, sr->c->errstr);
+	if (sr->c->err != 0) /* the relay's message says "cannot connect" already */
+		*cause = xasprintf("%s: %s", sr->desc, sr->c->errstr);
 	else if (redisSetTimeout(sr->c, util_timeval_ms(sr->o->timeout_ms)) != REDIS_OK)
 		*cause = xasprintf("%s: cannot set the timeout: %s", sr->desc, sr->c->errstr);
 	else if (sr->url.path == NULL && redisEnableKeepAlive(sr->c) != REDIS_OK)

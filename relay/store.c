@@ -127,7 +127,9 @@ store_open(struct store **out, const char *path, int *exit_status, char **cause)
 	int rc;
 
 	*out = NULL;
-	rc = outbox_open(path, 0, &st->ob);
+	/* Never create the schema: a mistyped path must not grow tables in another
+	 * application's database. */
+	rc = outbox_open(path, OUTBOX_OPEN_MIGRATE, &st->ob);
 	if (rc != OUTBOX_OK) {
 		if (access(path, F_OK) != 0 && errno == ENOENT) {
 			*cause = xasprintf("database '%s' does not exist (create it with: outboxctl -d "
@@ -431,6 +433,23 @@ store_purge_count(struct store *st, int64_t cutoff, int64_t *n, char **cause)
 
 	sqlite3_bind_int64(s, 1, cutoff);
 	return store_one_int(st, s, n, cause, "cannot count delivered events");
+}
+
+/* Rare (a reminder during an outage), so prepared on the spot rather than cached; the
+ * outbox_status view is the one definition of what waits for a sink. */
+int
+store_sink_backlog(struct store *st, const char *sink, int64_t *n, char **cause)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, "SELECT pending + retrying FROM outbox_status "
+	    "WHERE sink = ?1", -1, &s, NULL) != SQLITE_OK)
+		return store_error(st, cause, "cannot count the backlog");
+	store_bind_text(s, 1, sink);
+	rc = store_one_int(st, s, n, cause, "cannot count the backlog");
+	sqlite3_finalize(s);
+	return rc;
 }
 
 void

@@ -97,6 +97,10 @@ int store_purge(struct store *st, int64_t cutoff, int limit, int *deleted, char 
 /* How many events store_purge would delete with this cutoff, all batches together. */
 int store_purge_count(struct store *st, int64_t cutoff, int64_t *n, char **cause);
 
+/* How many events wait for the sink: pending after its cursor (through its filter) plus
+ * those in retry; -1 if the sink has no row. */
+int store_sink_backlog(struct store *st, const char *sink, int64_t *n, char **cause);
+
 void store_event_clear(struct store_event *ev);
 
 #endif

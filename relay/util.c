@@ -184,3 +184,22 @@ util_monotonic_ms(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+char *
+util_human_age(double secs)
+{
+	int64_t s;
+
+	if (secs < 0)
+		secs = 0;
+	if (secs < 1)
+		return xasprintf("%dms", (int)(secs * 1000));
+	s = (int64_t)secs;
+	if (s < 60)
+		return xasprintf("%" PRId64 "s", s);
+	if (s < 3600)
+		return xasprintf("%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
+	if (s < 86400)
+		return xasprintf("%" PRId64 "h%02" PRId64 "m", s / 3600, s % 3600 / 60);
+	return xasprintf("%" PRId64 "d%02" PRId64 "h", s / 86400, s % 86400 / 3600);
+}

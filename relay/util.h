@@ -26,6 +26,9 @@ int util_parse_duration(const char *s, int64_t *ms, char **cause);
 /* Percent-decode s into a malloc'd string; NULL if s has a bad escape or a NUL byte. */
 char *util_percent_decode(const char *s, size_t len);
 
+/* A duration for people, malloc'd: "850ms", "42s", "3m05s", "2h10m", "4d03h". */
+char *util_human_age(double secs);
+
 int64_t util_now_ms(void);       /* wall clock, unix milliseconds */
 int64_t util_monotonic_ms(void); /* for timeouts */
 

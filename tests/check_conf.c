@@ -287,16 +287,29 @@ END_TEST
 
 START_TEST(test_invalid_json)
 {
+	/* The line is quoted, "-->" just before the character at fault. */
 	ck_conf_error("{\n  \"outbox.database\": \"a.db\",\n  \"relay.batch-size\": ,\n}\n",
-	    "FILE:3:23: invalid JSON near ','");
-	ck_conf_error("{\"a\": }", "FILE:1:7: invalid JSON near '}'");
-	ck_conf_error("{\"outbox.database\": \"a.db\"} x", "FILE:1:29: invalid JSON near 'x'");
+	    "FILE:3:23: invalid JSON at ',': '\"relay.batch-size\": -->,'");
+	ck_conf_error("{\"a\": }", "FILE:1:7: invalid JSON at '}': '{\"a\": -->}'");
+	ck_conf_error("{\"outbox.database\": \"a.db\"} x",
+	    "FILE:1:29: invalid JSON at 'x': '{\"outbox.database\": \"a.db\"} -->x'");
+	ck_conf_error("{a: 1}", "FILE:1:2: invalid JSON at 'a': '{-->a: 1}'");
 	ck_conf_error("{\n\"outbox.database\": \"a.db\"", "FILE:2:26: invalid JSON: unexpected "
 	    "end of file");
 	ck_conf_error("", "FILE:1:1: invalid JSON: unexpected end of file");
-	/* The excerpt stops at the end of the line and is kept short. */
-	ck_conf_error("{\"a\": 1,\n\"b\": nope nope nope nope nope nope\n}",
-	    "FILE:2:6: invalid JSON near 'nope nope nope nope nop'");
+	/* A trailing comma is named, and the comma pointed at, not what follows it. */
+	ck_conf_error("{\n  \"outbox.database\": \"a.db\",\n  \"relay.batch-size\": 5,\n}\n",
+	    "FILE:3:24: invalid JSON: a trailing comma, which JSON does not allow: "
+	    "'\"relay.batch-size\": 5-->,'");
+	ck_conf_error("{\"a\": 1,}", "FILE:1:8: invalid JSON: a trailing comma, which JSON does "
+	    "not allow: '{\"a\": 1-->,}'");
+	ck_conf_error("{\"a\": [1, 2, ]}", "FILE:1:12: invalid JSON: a trailing comma, which "
+	    "JSON does not allow: '{\"a\": [1, 2-->, ]}'");
+	/* The quote stops at the end of the line and is cut around the fault. */
+	ck_conf_error("{\"a\": 1,\n\"b\": nope nope nope nope nope nope nope nope\n}",
+	    "FILE:2:6: invalid JSON at 'n': '\"b\": -->nope nope nope nope nope no...'");
+	ck_conf_error("{\"a\": \"a long value, long enough to be cut before the fault\" x}",
+	    "FILE:1:62: invalid JSON at 'x': '...g enough to be cut before the fault\" -->x}'");
 }
 END_TEST
 

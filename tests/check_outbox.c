@@ -795,15 +795,27 @@ START_TEST(test_refuse_not_sqlite)
 }
 END_TEST
 
-START_TEST(test_open_existing_only_checks)
+/* The flags that never create the schema: inspection tools' and the relay's. */
+static const struct {
+	int flags;
+	const char *misuse; /* with OUTBOX_OPEN_CREATE */
+} check_nocreate[] = {
+	{ OUTBOX_OPEN_EXISTING, "OUTBOX_OPEN_CREATE and OUTBOX_OPEN_EXISTING exclude each other" },
+	{ OUTBOX_OPEN_MIGRATE, "OUTBOX_OPEN_MIGRATE excludes OUTBOX_OPEN_CREATE and "
+	    "OUTBOX_OPEN_EXISTING" },
+};
+
+START_TEST(test_open_never_creates_schema)
 {
+	const int flags = check_nocreate[_i].flags;
 	char want[PATH_MAX + 200];
 	sqlite3 *db = check_sqlite();
 	outbox *ob;
 
-	/* An application's database without the outbox schema: refused, left as it was. */
+	/* An application's database without the outbox schema (a mistyped path): refused,
+	 * left as it was, not given the outbox tables. */
 	check_exec(db, "CREATE TABLE users(id INTEGER PRIMARY KEY)");
-	ck_assert_int_eq(outbox_open(check_db, OUTBOX_OPEN_EXISTING, &ob), OUTBOX_ESCHEMA);
+	ck_assert_int_eq(outbox_open(check_db, flags, &ob), OUTBOX_ESCHEMA);
 	snprintf(want, sizeof want, "'%s': no outbox schema in this database (create it with: "
 	    "outboxctl -d DB init)", check_db);
 	ck_assert_str_eq(outbox_errmsg(ob), want);
@@ -812,16 +824,17 @@ START_TEST(test_open_existing_only_checks)
 	ck_assert_int_eq(check_int(db, "PRAGMA user_version"), 0);
 	check_text_eq(db, "PRAGMA journal_mode", "delete");
 
-	/* Creating and checking at once makes no sense. */
-	ck_assert_int_eq(outbox_open(check_db, OUTBOX_OPEN_CREATE | OUTBOX_OPEN_EXISTING, &ob),
+	/* Creating and not creating at once makes no sense. */
+	ck_assert_int_eq(outbox_open(check_db, OUTBOX_OPEN_CREATE | flags, &ob), OUTBOX_EMISUSE);
+	ck_assert_str_eq(outbox_errmsg(ob), check_nocreate[_i].misuse);
+	outbox_close(ob);
+	ck_assert_int_eq(outbox_open(check_db, OUTBOX_OPEN_EXISTING | OUTBOX_OPEN_MIGRATE, &ob),
 	    OUTBOX_EMISUSE);
-	ck_assert_str_eq(outbox_errmsg(ob), "OUTBOX_OPEN_CREATE and OUTBOX_OPEN_EXISTING "
-	    "exclude each other");
 	outbox_close(ob);
 
 	/* Once the schema exists, the same open works and can enqueue. */
 	outbox_close(check_open());
-	ck_assert_int_eq(outbox_open(check_db, OUTBOX_OPEN_EXISTING, &ob), OUTBOX_OK);
+	ck_assert_int_eq(outbox_open(check_db, flags, &ob), OUTBOX_OK);
 	ck_assert_int_eq(outbox_enqueue(ob, "user.login", "{}", NULL), OUTBOX_OK);
 	outbox_close(ob);
 	sqlite3_close(db);
@@ -1070,7 +1083,8 @@ check_outbox_suite(void)
 	tcase_add_test(tc, test_refuse_newer);
 	tcase_add_test(tc, test_refuse_foreign_outbox);
 	tcase_add_test(tc, test_refuse_not_sqlite);
-	tcase_add_test(tc, test_open_existing_only_checks);
+	tcase_add_loop_test(tc, test_open_never_creates_schema, 0,
+	    (int)(sizeof check_nocreate / sizeof check_nocreate[0]));
 	tcase_add_test(tc, test_attach);
 	tcase_add_test(tc, test_plain_sql_insert);
 	tcase_add_test(tc, test_views);

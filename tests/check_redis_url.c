@@ -429,8 +429,8 @@ START_TEST(test_sink_unreachable)
 
 	ck_assert_int_eq(sink_connect(sk, &cause), -1);
 	ck_assert_int_eq(sk->connected, 0);
-	want = xasprintf("redis://:***@127.0.0.1:%d/0: cannot connect: Connection refused",
-	    port);
+	/* Just the reason: the relay's line says "cannot connect" already. */
+	want = xasprintf("redis://:***@127.0.0.1:%d/0: Connection refused", port);
 	ck_assert_str_eq(cause, want);
 	free(want);
 	free(cause);

@@ -136,7 +136,7 @@ class TestDelivery(RabbitCase):
         self.db.insert("user.create", {"u": 1})
         log = self.once(self.config(rabbitmq__connectionString=[dead, NODE.url()]))
         self.assertEqual(len(self.consume(1)), 1)
-        self.assertIn("127.0.0.1:%d/: cannot connect" % int(dead.rsplit(":", 1)[1].strip("/")),
+        self.assertIn("127.0.0.1:%d/: Connection refused" % int(dead.rsplit(":", 1)[1].strip("/")),
                       log)
         self.assertNotIn("warn", log)
 
@@ -222,6 +222,26 @@ class TestFailures(RabbitCase):
         self.assertIn("login refused", log)
         self.assertIn("vhost", log)
         self.assertIn("guest:***@", log)
+
+    def test_unreachable_says_why(self):
+        # The reason in the system's words (rabbitmq-c itself says only "a socket error
+        # occurred"), and "cannot connect" once.
+        from harness_rabbitmq import rabbit_port
+        self.db.insert("user.create", {"u": 1})
+        port = rabbit_port()
+        for url, why in (("amqp://guest:guest@127.0.0.1:%d/" % port, "Connection refused"),
+                         ("amqp://guest:guest@nosuch.invalid/", "cannot resolve host "
+                          "'nosuch.invalid': ")):
+            log = self.once(self.config(rabbitmq__connectionString=url),
+                            expect=EXIT_UNREACHABLE)
+            shown = url.replace("guest:guest", "guest:***").replace(".invalid/",
+                                                                    ".invalid:5672/")
+            line = [ln for ln in log.splitlines() if " warn: " in ln]
+            self.assertEqual(len(line), 1, log)
+            self.assertIn(" warn: sink rabbitmq: cannot connect: %s: %s" % (shown, why),
+                          line[0])
+            self.assertEqual(line[0].count("cannot connect"), 1, log)
+        self.assertEqual(self.db.retry_rows(), [])
 
     def test_broker_outage_loses_nothing_and_burns_no_attempts(self):
         self.db.insert_many([("user.login", {"i": i}) for i in range(200)])

@@ -300,8 +300,8 @@ class TestPubSub(RedisCase):
         self.db.insert("user.login", {"x": 1})
         self.redis.stop()
         log = self.once(self.config(), expect=EXIT_UNREACHABLE)
-        self.assertIn("redis://127.0.0.1:%d/0: cannot connect: Connection refused"
-                      % self.redis.port, log)
+        self.assertIn(" warn: sink redis: cannot connect: redis://127.0.0.1:%d/0: Connection "
+                      "refused\n" % self.redis.port, log)
         self.assertEqual(self.db.retry_rows(), [])
         self.assertEqual(self.db.cursor("redis"), 0)
 
@@ -557,6 +557,40 @@ class TestOutages(RedisCase):
         self.assertEqual(self.db.retry_rows(), [])
         self.assertIn("connected again", r.log())
         self.assertEqual(r.stop(), 0)
+
+    def test_outage_logs_retries_then_reminders(self):
+        # Refused connections: a warning, the next retries' delays at info, then quiet
+        # but for a reminder each period (a minute; shortened here) with the outage's
+        # length and the backlog, then "connected again" with the outage's length.
+        self.db.insert_many([("a", {"i": i}) for i in range(3)])
+        self.redis.stop()
+        r = self.relay(self.config())
+        r.env = dict(os.environ, OUTBOXD_TEST_REMINDER_MS="1500")
+        r.start()
+        wait_for(lambda: r.log().count("still cannot connect") >= 2, 10,
+                 what="two reminders")
+        time.sleep(0.5)
+        lines = [ln.split("] ", 1)[1] for ln in r.log().splitlines()]
+        why = "cannot connect: redis://127.0.0.1:%d/0: Connection refused" % self.redis.port
+        outage = [ln for ln in lines if "cannot connect" in ln]
+        self.assertRegex(outage[0], r"^warn: sink redis: %s \(attempt 1; retrying in "
+                         r"\d+ms\)$" % why)
+        for i in range(2, 5):
+            self.assertRegex(outage[i - 1], r"^info: sink redis: %s \(attempt %d; retrying "
+                             r"in \d+ms\)$" % (why, i))
+        self.assertRegex(outage[4], r"^info: sink redis: %s \(attempt 5; retrying in \d+ms, "
+                         r"then quiet but for a reminder every minute\)$" % why)
+        reminders = outage[5:]
+        self.assertIn(len(reminders), (2, 3), r.log())
+        for ln in reminders:
+            self.assertRegex(ln, r"^warn: sink redis: still cannot connect after \d+s "
+                             r"\(\d+ attempts; 3 events waiting\): redis://127.0.0.1:%d/0: "
+                             r"Connection refused$" % self.redis.port)
+        self.redis.start()
+        r.wait_log("connected again", timeout=10)
+        self.assertRegex(r.log().splitlines()[-1], r"info: sink redis: connected again to "
+                         r"redis://127.0.0.1:%d/0 channel liquid after \d+s$" % self.redis.port)
+        self.assert_drained()
 
     def test_stalled_redis_times_out_and_recovers(self):
         sub = self.subscriber(["liquid"])

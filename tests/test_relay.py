@@ -238,7 +238,12 @@ class TestConfigErrors(RelayCase):
 
     def test_invalid_json_names_line_and_column(self):
         self.config_error('{\n  "system.queue-adapter": "stdout",\n  "relay.batch-size": ,\n}\n',
-                          "FILE:3:23: invalid JSON near ','")
+                          """FILE:3:23: invalid JSON at ',': '"relay.batch-size": -->,'""")
+
+    def test_trailing_comma(self):
+        self.config_error('{\n  "system.queue-adapter": "stdout",\n  "relay.batch-size": 5,\n}\n',
+                          "FILE:3:24: invalid JSON: a trailing comma, which JSON does not allow: "
+                          """'"relay.batch-size": 5-->,'""")
 
     def test_truncated_json(self):
         self.config_error('{"relay.batch-size": 5', "FILE:1:23: invalid JSON: unexpected "
@@ -373,43 +378,54 @@ class TestDatabases(RelayCase):
             self.assertEqual(after, [f for f in before if not f.startswith("relay-")])
             self.assertFalse(os.path.exists(self.tmp.join("no")))
 
-    def test_not_an_outbox(self):
-        path = self.tmp.join("foreign.db")
-        c = sqlite3.connect(path)
-        c.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY, what TEXT)")
-        c.execute("INSERT INTO outbox(what) VALUES ('mine')")
-        c.commit()
-        schema = c.execute("SELECT type, name, sql FROM sqlite_master ORDER BY name").fetchall()
-        c.close()
+    def refused_untouched(self, path, want=None):
+        """outboxd --db path exits 65 with one error line (want, if given) and leaves the
+        file byte for byte as it was, with nothing next to it (no -wal, -shm, -journal or
+        lock file). Returns the error message."""
+        with open(path, "rb") as f:
+            before = f.read()
+        files = sorted(f for f in os.listdir(self.tmp.path) if not f.startswith("relay-"))
         r = self.relay(None, ["--db", path], db=False)
         rc, err = r.once()
         self.assertEqual(rc, EXIT_NOT_OUTBOX, err)
         lines = log_lines(err)
         self.assertEqual(len(lines), 1, err)
         self.assertEqual(lines[0][0], "error")
-        self.assertIn("not an outbox", lines[0][1])
-        self.assertIn(path, lines[0][1])
+        if want is not None:
+            self.assertEqual(lines[0][1], want)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), before)
+        self.assertEqual(sorted(f for f in os.listdir(self.tmp.path)
+                                if not f.startswith("relay-")), files)
+        return lines[0][1]
+
+    def test_not_an_outbox(self):
+        path = self.tmp.join("foreign.db")
         c = sqlite3.connect(path)
-        try:
-            self.assertEqual(c.execute("SELECT type, name, sql FROM sqlite_master "
-                                       "ORDER BY name").fetchall(), schema)
-            self.assertEqual(c.execute("SELECT * FROM outbox").fetchall(), [(1, "mine")])
-            self.assertEqual(c.execute("PRAGMA user_version").fetchone()[0], 0)
-        finally:
-            c.close()
-        self.assertFalse(os.path.exists(path + "-outboxd.lock"))
+        c.execute("CREATE TABLE outbox (id INTEGER PRIMARY KEY, what TEXT)")
+        c.execute("INSERT INTO outbox(what) VALUES ('mine')")
+        c.commit()
+        c.close()
+        msg = self.refused_untouched(path)
+        self.assertIn("not an outbox", msg)
+        self.assertIn(path, msg)
+
+    def test_plain_sqlite_refused_untouched(self):
+        # Another application's database, given by mistake: not given the outbox tables.
+        path = self.tmp.join("plain.db")
+        c = sqlite3.connect(path)
+        c.execute("CREATE TABLE users (id INTEGER PRIMARY KEY, name TEXT)")
+        c.execute("INSERT INTO users(name) VALUES ('ann')")
+        c.commit()
+        c.close()
+        self.refused_untouched(path, "'%s': no outbox schema in this database (create it "
+                               "with: outboxctl -d DB init)" % path)
 
     def test_not_sqlite(self):
         path = self.tmp.join("text.db")
         with open(path, "w") as f:
             f.write("hello, not a database\n")
-        r = self.relay(None, ["--db", path], db=False)
-        rc, err = r.once()
-        self.assertEqual(rc, EXIT_NOT_OUTBOX, err)
-        self.assertEqual(log_lines(err), [("error", "'%s' is not an SQLite database" % path)])
-        with open(path) as f:
-            self.assertEqual(f.read(), "hello, not a database\n")
-        self.assertFalse(os.path.exists(path + "-outboxd.lock"))
+        self.refused_untouched(path, "'%s' is not an SQLite database" % path)
 
 
 class TestCommandLine(RelayCase):

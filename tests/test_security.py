@@ -393,8 +393,9 @@ class RabbitSecurity(SecurityCase):
                                  OUTBOXD_AMQP_PASSWORD="guest").once()
         self.assertEqual(rc, EXIT_UNREACHABLE, log)
         self.assertIn("amqps://guest:***@localhost:%d" % TLS_PORT, log)
-        self.assertIn("cannot connect: SSL peer cert verification failed (TLS: the server's "
-                      "certificate is not signed by a trusted CA: check tls-ca-file)", log)
+        self.assertIn("sink tls: cannot connect: amqps://guest:***@localhost:%d/: SSL peer "
+                      "cert verification failed (TLS: the server's certificate is not signed "
+                      "by a trusted CA: check tls-ca-file)" % TLS_PORT, log)
         self.assertEqual(self.db.cursor("tls"), 0)
 
 

@@ -275,20 +275,7 @@ ctl_user_version(sqlite3 *db, int *version, char **cause)
 char *
 ctl_human_age(double secs)
 {
-	int64_t s;
-
-	if (secs < 0)
-		secs = 0;
-	if (secs < 1)
-		return xasprintf("%dms", (int)(secs * 1000));
-	s = (int64_t)secs;
-	if (s < 60)
-		return xasprintf("%" PRId64 "s", s);
-	if (s < 3600)
-		return xasprintf("%" PRId64 "m%02" PRId64 "s", s / 60, s % 60);
-	if (s < 86400)
-		return xasprintf("%" PRId64 "h%02" PRId64 "m", s / 3600, s % 3600 / 60);
-	return xasprintf("%" PRId64 "d%02" PRId64 "h", s / 86400, s % 86400 / 3600);
+	return util_human_age(secs);
 }
 
 cJSON *
