@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "envelope.h"
+#include "filter.h"
 #include "log.h"
 #include "relay.h"
 #include "util.h"
@@ -44,7 +45,7 @@ struct relay_keyset {
 struct relay_sink {
 	struct conf_sink *cs;
 	struct sink *sk;
-	char **patterns;          /* the filter, NULL-terminated; NULL: every event */
+	struct filter *filter;    /* NULL: every event */
 	int64_t cursor;
 	int connected;
 	int failures;             /* consecutive failed connects */
@@ -125,48 +126,6 @@ relay_keyset_find(struct relay_keyset *ks, const char *key, int add)
 
 /* ---- setting up -------------------------------------------------------------------- */
 
-static char **
-relay_parse_filter(const char *filter)
-{
-	cJSON *arr, *item;
-	char **patterns;
-	size_t n = 0;
-
-	if (filter == NULL || (arr = cJSON_Parse(filter)) == NULL)
-		return NULL;
-	patterns = xcalloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *patterns);
-	cJSON_ArrayForEach(item, arr)
-		patterns[n++] = xstrdup(item->valuestring);
-	cJSON_Delete(arr);
-	return patterns;
-}
-
-static void
-relay_free_patterns(char **patterns)
-{
-	char **p;
-
-	for (p = patterns; p != NULL && *p != NULL; p++)
-		free(*p);
-	free(patterns);
-}
-
-/* An event passes if its name or its published name matches a pattern (SQLite GLOB,
- * the same test the views use). */
-static int
-relay_filter_match(const struct relay_sink *rs, const char *name, const char *published)
-{
-	char **p;
-
-	if (rs->patterns == NULL)
-		return 1;
-	for (p = rs->patterns; *p != NULL; p++) {
-		if (sqlite3_strglob(*p, name) == 0 || sqlite3_strglob(*p, published) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 /* The next pause after trouble: TROUBLE_MS, doubling up to the poll interval. */
 static int64_t
 relay_next_pause(const struct relay *r, int64_t pause_ms)
@@ -219,6 +178,7 @@ static int
 relay_setup(struct relay *r, struct conf *cf, struct store *st, struct wake *wake,
     const struct relay_options *opt)
 {
+	char *cause = NULL;
 	size_t i;
 
 	memset(r, 0, sizeof *r);
@@ -241,7 +201,11 @@ relay_setup(struct relay *r, struct conf *cf, struct store *st, struct wake *wak
 		struct relay_sink *rs = &r->sinks[i];
 		rs->cs = &cf->sinks[i];
 		rs->sk = &rs->cs->sink;
-		rs->patterns = relay_parse_filter(rs->cs->filter);
+		if (filter_parse(rs->cs->filter, &rs->filter, &cause) != 0) {
+			log_error("sink %s: %s", rs->sk->name, cause);
+			free(cause);
+			return -1;
+		}
 		if (relay_register(r, rs) != 0)
 			return -1;
 		log_info("sink %s: %s, from seq %lld", rs->sk->name, rs->sk->target,
@@ -258,7 +222,7 @@ relay_teardown(struct relay *r)
 	for (i = 0; i < r->nsinks; i++) {
 		if (r->sinks[i].connected)
 			r->sinks[i].sk->ops->disconnect(r->sinks[i].sk);
-		relay_free_patterns(r->sinks[i].patterns);
+		filter_free(r->sinks[i].filter);
 	}
 	free(r->sinks);
 	free(r->events);
@@ -515,7 +479,7 @@ relay_gather(struct relay *r, struct relay_sink *rs, int n, int *next, size_t *n
 	for (j = *next; j < n; j++) {
 		const struct store_event *ev = &r->events[j];
 		char *name = xasprintf("%s%s", rs->cs->prefix, ev->name);
-		if (!relay_filter_match(rs, ev->name, name)) {
+		if (!filter_match(rs->filter, ev->name, name)) {
 			free(name);
 			continue;
 		}
