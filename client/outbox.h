@@ -35,7 +35,7 @@ extern "C" {
 #endif
 
 /* Schema version this library writes and understands (PRAGMA user_version). */
-#define OUTBOX_SCHEMA_VERSION 1
+#define OUTBOX_SCHEMA_VERSION 2
 
 /* Return codes. */
 #define OUTBOX_OK          0

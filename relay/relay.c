@@ -24,6 +24,7 @@
 
 #include "envelope.h"
 #include "exit.h"
+#include "filter.h"
 #include "log.h"
 #include "relay.h"
 #include "util.h"
@@ -46,7 +47,7 @@ struct relay_keyset {
 struct relay_sink {
 	const struct conf_sink *cs; /* its configuration (in relay.cf) */
 	struct sink *sk;
-	char **patterns;          /* the filter, NULL-terminated; NULL: every event */
+	struct filter *filter;    /* NULL: every event */
 	int64_t cursor;
 	int failures;             /* consecutive failed connects */
 	int drops;                /* connections lost since the last clean publish */
@@ -130,48 +131,6 @@ relay_keyset_find(struct relay_keyset *ks, const char *key, int add)
 }
 
 /* ---- setting up -------------------------------------------------------------------- */
-
-static char **
-relay_parse_filter(const char *filter)
-{
-	cJSON *arr, *item;
-	char **patterns;
-	size_t n = 0;
-
-	if (filter == NULL || (arr = cJSON_Parse(filter)) == NULL)
-		return NULL;
-	patterns = xcalloc((size_t)cJSON_GetArraySize(arr) + 1, sizeof *patterns);
-	cJSON_ArrayForEach(item, arr)
-		patterns[n++] = xstrdup(item->valuestring);
-	cJSON_Delete(arr);
-	return patterns;
-}
-
-static void
-relay_free_patterns(char **patterns)
-{
-	char **p;
-
-	for (p = patterns; p != NULL && *p != NULL; p++)
-		free(*p);
-	free(patterns);
-}
-
-/* An event passes if its name or its published name matches a pattern (SQLite GLOB,
- * the same test the views use). */
-static int
-relay_filter_match(const struct relay_sink *rs, const char *name, const char *published)
-{
-	char **p;
-
-	if (rs->patterns == NULL)
-		return 1;
-	for (p = rs->patterns; *p != NULL; p++) {
-		if (sqlite3_strglob(*p, name) == 0 || sqlite3_strglob(*p, published) == 0)
-			return 1;
-	}
-	return 0;
-}
 
 /* The next pause after trouble: TROUBLE_MS, doubling up to the poll interval. */
 static int64_t
@@ -269,6 +228,7 @@ static int
 relay_sink_start(struct relay *r, struct relay_sink *rs, const struct conf_sink *cs)
 {
 	const struct sink_ops *ops = relay_sink_ops(r, cs->type);
+	char *cause = NULL;
 
 	memset(rs, 0, sizeof *rs);
 	if (ops == NULL) {
@@ -276,8 +236,12 @@ relay_sink_start(struct relay *r, struct relay_sink *rs, const struct conf_sink 
 		return -1;
 	}
 	rs->cs = cs;
+	if (filter_parse(cs->filter, &rs->filter, &cause) != 0) {
+		log_error("sink %s: %s", cs->name, cause);
+		free(cause);
+		return -1;
+	}
 	rs->sk = sink_new(ops, cs->name, cs->options);
-	rs->patterns = relay_parse_filter(cs->filter);
 	if (relay_register(r, rs) != 0) {
 		relay_sink_stop(rs);
 		return -1;
@@ -289,7 +253,7 @@ static void
 relay_sink_stop(struct relay_sink *rs)
 {
 	sink_free(rs->sk);
-	relay_free_patterns(rs->patterns);
+	filter_free(rs->filter);
 	memset(rs, 0, sizeof *rs);
 }
 
@@ -641,7 +605,7 @@ relay_gather(struct relay *r, struct relay_sink *rs, int n, int *next, size_t *n
 	for (j = *next; j < n; j++) {
 		const struct store_event *ev = &r->events[j];
 		char *name = xasprintf("%s%s", rs->cs->prefix, ev->name);
-		if (!relay_filter_match(rs, ev->name, name)) {
+		if (!filter_match(rs->filter, ev->name, name)) {
 			free(name);
 			continue;
 		}

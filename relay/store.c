@@ -1,5 +1,6 @@
 /*
- * store.c: every statement the relay runs against the outbox database.
+ * store.c: every statement the relay runs against the outbox database, and every write
+ * outboxctl makes to the delivery state (replay, rewind, forgetting a sink, purge).
  *
  * Statements are prepared once and reused. Writes are short IMMEDIATE transactions: one
  * per published batch, whatever its size, because delivery is recorded by moving the
@@ -30,6 +31,15 @@ enum {
 	STORE_RETRY_DELETE,
 	STORE_PURGE,
 	STORE_PURGE_COUNT,
+	STORE_REPLAY_PAGE,
+	STORE_REPLAY_FAILED_PAGE,
+	STORE_REPLAY_COUNT,
+	STORE_REPLAY_FAILED_COUNT,
+	STORE_REPLAY_RETRY,
+	STORE_REWIND,
+	STORE_REWIND_COUNT,
+	STORE_SINK_FORGET_RETRY,
+	STORE_SINK_FORGET,
 	STORE_BEGIN,
 	STORE_COMMIT,
 	STORE_ROLLBACK,
@@ -41,6 +51,21 @@ enum {
 #define STORE_PURGEABLE \
 	"o.seq <= (SELECT min(cursor) FROM outbox_sink) AND o.created_at < ?1 " \
 	"AND NOT EXISTS (SELECT 1 FROM outbox_retry r WHERE r.seq = o.seq)"
+
+#define STORE_ISO8601(ms) "strftime('%Y-%m-%dT%H:%M:%fZ', " ms " / 1000.0, 'unixepoch')"
+
+/* A replay's selection (struct store_replay_select) over the rows of the view outbox_delivery
+ * or outbox_failed (which has the same columns but state), from (seq, sink) > (?6, ?7). */
+#define STORE_REPLAY_WHERE \
+	"(?1 IS NULL OR sink = ?1) AND (?2 IS NULL OR seq = ?2) " \
+	"AND (?3 IS NULL OR name GLOB ?3) " \
+	"AND (?4 IS NULL OR created >= " STORE_ISO8601("?4") ") " \
+	"AND (?5 IS NULL OR created < " STORE_ISO8601("?5") ") AND (seq, sink) > (?6, ?7)"
+#define STORE_REPLAY_DELIVERY \
+	"FROM outbox_delivery WHERE state IN ('retry', 'failed', 'delivered') AND " \
+	STORE_REPLAY_WHERE
+#define STORE_REPLAY_FAILED "FROM outbox_failed WHERE " STORE_REPLAY_WHERE
+#define STORE_REPLAY_ORDER " ORDER BY seq, sink LIMIT ?8"
 
 static const char *const store_sql[STORE_NSTMT] = {
 	[STORE_SINK_UPSERT] =
@@ -79,6 +104,25 @@ static const char *const store_sql[STORE_NSTMT] = {
 	    "WHERE " STORE_PURGEABLE " ORDER BY o.seq LIMIT ?2)",
 	[STORE_PURGE_COUNT] =
 	    "SELECT count(*) FROM outbox o WHERE " STORE_PURGEABLE,
+	[STORE_REPLAY_PAGE] =
+	    "SELECT sink, seq, id, name, state " STORE_REPLAY_DELIVERY STORE_REPLAY_ORDER,
+	[STORE_REPLAY_FAILED_PAGE] =
+	    "SELECT sink, seq, id, name, 'failed' " STORE_REPLAY_FAILED STORE_REPLAY_ORDER,
+	[STORE_REPLAY_COUNT] = "SELECT count(*) " STORE_REPLAY_DELIVERY,
+	[STORE_REPLAY_FAILED_COUNT] = "SELECT count(*) " STORE_REPLAY_FAILED,
+	[STORE_REPLAY_RETRY] =
+	    "INSERT INTO outbox_retry(sink, seq, state, attempts, next_attempt_at, last_error, "
+	    "updated_at) VALUES (?1, ?2, 'retry', 0, 0, NULL, ?3) ON CONFLICT(sink, seq) DO "
+	    "UPDATE SET state = 'retry', attempts = 0, next_attempt_at = 0, last_error = NULL, "
+	    "updated_at = ?3",
+	[STORE_REWIND] =
+	    "UPDATE outbox_sink SET cursor = ?2 - 1 WHERE (?1 IS NULL OR name = ?1) "
+	    "AND cursor > ?2 - 1",
+	[STORE_REWIND_COUNT] =
+	    "SELECT count(*) FROM outbox_delivery WHERE (?1 IS NULL OR sink = ?1) AND seq >= ?2 "
+	    "AND state IN ('retry', 'failed', 'delivered')",
+	[STORE_SINK_FORGET_RETRY] = "DELETE FROM outbox_retry WHERE sink = ?1",
+	[STORE_SINK_FORGET] = "DELETE FROM outbox_sink WHERE name = ?1",
 	[STORE_BEGIN] = "BEGIN IMMEDIATE",
 	[STORE_COMMIT] = "COMMIT",
 	[STORE_ROLLBACK] = "ROLLBACK",
@@ -210,6 +254,38 @@ store_exec(struct store *st, sqlite3_stmt *s, char **cause, const char *what)
 	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
 		return store_error(st, cause, what);
 	return 0;
+}
+
+/* Step a statement that writes; *changes says how many rows it changed. */
+static int
+store_write(struct store *st, sqlite3_stmt *s, int64_t *changes, char **cause,
+    const char *what)
+{
+	if (store_exec(st, s, cause, what) != 0)
+		return -1;
+	*changes = sqlite3_changes(st->db);
+	return 0;
+}
+
+int
+store_begin(struct store *st, char **cause)
+{
+	return store_exec(st, store_stmt(st, STORE_BEGIN), cause, "cannot start a transaction");
+}
+
+int
+store_commit(struct store *st, char **cause)
+{
+	return store_exec(st, store_stmt(st, STORE_COMMIT), cause, "cannot commit");
+}
+
+void
+store_rollback(struct store *st)
+{
+	sqlite3_stmt *s = store_stmt(st, STORE_ROLLBACK);
+
+	sqlite3_step(s);
+	sqlite3_reset(s);
 }
 
 int
@@ -365,7 +441,7 @@ store_record(struct store *st, const char *sink, int64_t from, int64_t to,
 	*moved = 0;
 	if (to == from && n == 0)
 		return 0;
-	if (store_exec(st, store_stmt(st, STORE_BEGIN), cause, "cannot start a transaction") != 0)
+	if (store_begin(st, cause) != 0)
 		return -1;
 	if (to != from) {
 		s = store_stmt(st, STORE_SET_CURSOR);
@@ -381,13 +457,11 @@ store_record(struct store *st, const char *sink, int64_t from, int64_t to,
 		if (store_record_one(st, sink, &outcomes[i], now, cause) != 0)
 			goto fail;
 	}
-	if (store_exec(st, store_stmt(st, STORE_COMMIT), cause, "cannot commit") != 0)
+	if (store_commit(st, cause) != 0)
 		goto fail;
 	return 0;
 fail:
-	s = store_stmt(st, STORE_ROLLBACK);
-	sqlite3_step(s);
-	sqlite3_reset(s);
+	store_rollback(st);
 	return -1;
 }
 
@@ -417,12 +491,13 @@ int
 store_purge(struct store *st, int64_t cutoff, int limit, int *deleted, char **cause)
 {
 	sqlite3_stmt *s = store_stmt(st, STORE_PURGE);
+	int64_t changes;
 
 	sqlite3_bind_int64(s, 1, cutoff);
 	sqlite3_bind_int(s, 2, limit);
-	if (store_exec(st, s, cause, "cannot purge delivered events") != 0)
+	if (store_write(st, s, &changes, cause, "cannot purge delivered events") != 0)
 		return -1;
-	*deleted = sqlite3_changes(st->db);
+	*deleted = (int)changes;
 	return 0;
 }
 
@@ -461,4 +536,171 @@ store_event_clear(struct store_event *ev)
 	free(ev->headers);
 	free(ev->key);
 	memset(ev, 0, sizeof *ev);
+}
+
+/* ---- operations (outboxctl) ------------------------------------------------------------ */
+
+/* Bind the selection to a statement of STORE_REPLAY_WHERE, from (seq, sink) on. */
+static void
+store_replay_bind(sqlite3_stmt *s, const struct store_replay_select *sel, int64_t seq,
+    const char *sink)
+{
+	store_bind_text(s, 1, sel->sink);
+	if (sel->seq != 0)
+		sqlite3_bind_int64(s, 2, sel->seq);
+	store_bind_text(s, 3, sel->name);
+	if (sel->since != INT64_MIN)
+		sqlite3_bind_int64(s, 4, sel->since);
+	if (sel->until != INT64_MAX)
+		sqlite3_bind_int64(s, 5, sel->until);
+	sqlite3_bind_int64(s, 6, seq);
+	store_bind_text(s, 7, sink);
+}
+
+int
+store_replay_count(struct store *st, const struct store_replay_select *sel, int64_t *n,
+    char **cause)
+{
+	sqlite3_stmt *s = store_stmt(st, sel->failed ? STORE_REPLAY_FAILED_COUNT :
+	    STORE_REPLAY_COUNT);
+
+	store_replay_bind(s, sel, 0, "");
+	return store_one_int(st, s, n, cause, "cannot count the events to replay");
+}
+
+/* Rows of a replay, a page at a time: the page is read whole before any of it is written,
+ * and the next page starts after its last (seq, sink), so a written row is never seen
+ * twice. */
+#define STORE_REPLAY_PAGE_ROWS 512
+
+struct store_replay_page {
+	struct {
+		char *sink, *id, *name, *state;
+		int64_t seq;
+	} rows[STORE_REPLAY_PAGE_ROWS];
+	int n;
+};
+
+static void
+store_replay_page_clear(struct store_replay_page *p)
+{
+	int i;
+
+	for (i = 0; i < p->n; i++) {
+		free(p->rows[i].sink);
+		free(p->rows[i].id);
+		free(p->rows[i].name);
+		free(p->rows[i].state);
+	}
+	p->n = 0;
+}
+
+static int
+store_replay_read(struct store *st, const struct store_replay_select *sel, int64_t seq,
+    const char *sink, struct store_replay_page *p, char **cause)
+{
+	sqlite3_stmt *s = store_stmt(st, sel->failed ? STORE_REPLAY_FAILED_PAGE :
+	    STORE_REPLAY_PAGE);
+	int rc;
+
+	store_replay_bind(s, sel, seq, sink);
+	sqlite3_bind_int(s, 8, STORE_REPLAY_PAGE_ROWS);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		p->rows[p->n].sink = store_column_dup(s, 0);
+		p->rows[p->n].seq = sqlite3_column_int64(s, 1);
+		p->rows[p->n].id = store_column_dup(s, 2);
+		p->rows[p->n].name = store_column_dup(s, 3);
+		p->rows[p->n].state = store_column_dup(s, 4);
+		p->n++;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : store_error(st, cause, "cannot read the events to replay");
+}
+
+/* Show row i of the page, and put it back in line unless dry_run. */
+static int
+store_replay_one(struct store *st, const struct store_replay_page *p, int i, int dry_run,
+    int64_t now, store_replay_cb each, void *arg, char **cause)
+{
+	const struct store_replay_row row = { .sink = p->rows[i].sink, .seq = p->rows[i].seq,
+	    .id = p->rows[i].id, .name = p->rows[i].name, .state = p->rows[i].state };
+	sqlite3_stmt *s;
+
+	each(&row, arg);
+	if (dry_run)
+		return 0;
+	s = store_stmt(st, STORE_REPLAY_RETRY);
+	store_bind_text(s, 1, row.sink);
+	sqlite3_bind_int64(s, 2, row.seq);
+	sqlite3_bind_int64(s, 3, now);
+	return store_exec(st, s, cause, "cannot replay an event");
+}
+
+int
+store_replay(struct store *st, const struct store_replay_select *sel, int dry_run,
+    store_replay_cb each, void *arg, int64_t *n, char **cause)
+{
+	struct store_replay_page *p = xcalloc(1, sizeof *p);
+	int64_t now = util_now_ms(), seq = 0;
+	char *sink = xstrdup("");
+	int i, rc, full;
+
+	*n = 0;
+	do {
+		rc = store_replay_read(st, sel, seq, sink, p, cause);
+		for (i = 0; i < p->n && rc == 0; i++, (*n)++)
+			rc = store_replay_one(st, p, i, dry_run, now, each, arg, cause);
+		if (p->n > 0) {
+			free(sink);
+			sink = xstrdup(p->rows[p->n - 1].sink);
+			seq = p->rows[p->n - 1].seq;
+		}
+		full = p->n == STORE_REPLAY_PAGE_ROWS;
+		store_replay_page_clear(p);
+	} while (rc == 0 && full);
+	free(sink);
+	free(p);
+	return rc;
+}
+
+int
+store_rewind(struct store *st, const char *sink, int64_t seq, int64_t *sinks, char **cause)
+{
+	sqlite3_stmt *s = store_stmt(st, STORE_REWIND);
+
+	store_bind_text(s, 1, sink);
+	sqlite3_bind_int64(s, 2, seq);
+	return store_write(st, s, sinks, cause, "cannot rewind the cursor");
+}
+
+int
+store_rewind_count(struct store *st, const char *sink, int64_t seq, int64_t *n, char **cause)
+{
+	sqlite3_stmt *s = store_stmt(st, STORE_REWIND_COUNT);
+
+	store_bind_text(s, 1, sink);
+	sqlite3_bind_int64(s, 2, seq);
+	return store_one_int(st, s, n, cause, "cannot count the events to deliver again");
+}
+
+int
+store_sink_remove(struct store *st, const char *sink, int64_t *retry, char **cause)
+{
+	sqlite3_stmt *s;
+
+	if (store_begin(st, cause) != 0)
+		return -1;
+	s = store_stmt(st, STORE_SINK_FORGET_RETRY);
+	store_bind_text(s, 1, sink);
+	if (store_write(st, s, retry, cause, "cannot forget the sink's events") != 0)
+		goto fail;
+	s = store_stmt(st, STORE_SINK_FORGET);
+	store_bind_text(s, 1, sink);
+	if (store_exec(st, s, cause, "cannot forget the sink") != 0 ||
+	    store_commit(st, cause) != 0)
+		goto fail;
+	return 0;
+fail:
+	store_rollback(st);
+	return -1;
 }

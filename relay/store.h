@@ -1,6 +1,8 @@
 /*
- * store.h: the relay's view of the outbox database. All of the relay's SQL lives in
- * store.c; the loop (relay.c) never writes a statement itself.
+ * store.h: the outbox database as the relay and outboxctl use it. Every write to the
+ * delivery state (outbox_sink, outbox_retry) and every statement of the relay lives in
+ * store.c; the loop (relay.c) and outboxctl never write a statement of their own.
+ * Strings passed in are borrowed for the call.
  */
 #ifndef RELAY_STORE_H
 #define RELAY_STORE_H
@@ -102,5 +104,63 @@ int store_purge_count(struct store *st, int64_t cutoff, int64_t *n, char **cause
 int store_sink_backlog(struct store *st, const char *sink, int64_t *n, char **cause);
 
 void store_event_clear(struct store_event *ev);
+
+/* ---- operations (outboxctl) ------------------------------------------------------------ */
+
+/* An IMMEDIATE transaction around several of the calls below, so that a running relay
+ * sees all of an operation or none of it. store_rollback never fails. */
+int store_begin(struct store *st, char **cause);
+int store_commit(struct store *st, char **cause);
+void store_rollback(struct store *st);
+
+/*
+ * Which (sink, event) pairs a replay puts back in line: those in state retry, failed or
+ * delivered (with failed, only failed ones) that every selector given holds for. NULL,
+ * 0 and INT64_MIN / INT64_MAX mean a selector is not given.
+ */
+struct store_replay_select {
+	const char *sink;
+	int failed;
+	int64_t seq;              /* this event only */
+	const char *name;         /* GLOB on the event's name */
+	int64_t since, until;     /* created_at in [since, until), unix ms */
+};
+
+/* One pair chosen by a replay, for the caller to show; strings valid during the call. */
+struct store_replay_row {
+	const char *sink;
+	int64_t seq;
+	const char *id;
+	const char *name;
+	const char *state;        /* before the replay: retry, failed or delivered */
+};
+
+typedef void (*store_replay_cb)(const struct store_replay_row *row, void *arg);
+
+/* How many pairs the selection chooses. */
+int store_replay_count(struct store *st, const struct store_replay_select *sel, int64_t *n,
+    char **cause);
+
+/*
+ * Put the chosen pairs back in line: state retry, attempts 0, due now, no last error (a
+ * delivered event gets a retry row, so the relay publishes it again by itself). Calls
+ * each(row, arg) for every pair, in (seq, sink) order; with dry_run, writes nothing.
+ * *n says how many pairs there were.
+ */
+int store_replay(struct store *st, const struct store_replay_select *sel, int dry_run,
+    store_replay_cb each, void *arg, int64_t *n, char **cause);
+
+/* Rewind the cursor of sink (NULL: every sink) to just before seq, so every event from seq
+ * on is handed off again; a cursor already behind stays. *sinks says how many moved. */
+int store_rewind(struct store *st, const char *sink, int64_t seq, int64_t *sinks,
+    char **cause);
+
+/* How many (sink, event) pairs store_rewind would hand off again. */
+int store_rewind_count(struct store *st, const char *sink, int64_t seq, int64_t *n,
+    char **cause);
+
+/* Forget a sink: its row and its retry rows, in one transaction. *retry says how many
+ * retry rows went. */
+int store_sink_remove(struct store *st, const char *sink, int64_t *retry, char **cause);
 
 #endif

@@ -125,3 +125,31 @@ SELECT b.sink, b.cursor, b.pending, b.retrying, b.failed,
           FROM outbox_sink s) b;
 
 PRAGMA user_version = 1;
+
+-- @migration 2
+
+-- Every event's state on every sink: 'retry' or 'failed' (its retry row), 'filtered out'
+-- (the sink's filter does not take it), 'pending' (after the cursor) or 'delivered'.
+-- While no sink is registered, each event has one row with a NULL sink and state.
+-- outboxctl ls, show and replay read this view; the relay's filter is the C twin of the
+-- test below (relay/filter.c; tests/check_store.c runs both over the same events).
+CREATE VIEW outbox_delivery AS
+SELECT s.name AS sink, o.seq, o.id, o.name,
+       CASE WHEN s.name IS NULL THEN NULL
+            WHEN r.state IS NOT NULL THEN r.state
+            WHEN NOT (s.filter IS NULL OR EXISTS (SELECT 1 FROM json_each(s.filter) f
+                        WHERE o.name GLOB f.value OR s.prefix || o.name GLOB f.value))
+              THEN 'filtered out'
+            WHEN o.seq > s.cursor THEN 'pending'
+            ELSE 'delivered' END AS state,
+       CASE WHEN s.name IS NOT NULL THEN coalesce(r.attempts, 0) END AS attempts,
+       CASE r.state WHEN 'retry'
+         THEN strftime('%Y-%m-%dT%H:%M:%fZ', r.next_attempt_at / 1000.0, 'unixepoch') END
+         AS next_attempt,
+       r.last_error,
+       strftime('%Y-%m-%dT%H:%M:%fZ', r.updated_at / 1000.0, 'unixepoch') AS updated,
+       strftime('%Y-%m-%dT%H:%M:%fZ', o.created_at / 1000.0, 'unixepoch') AS created
+  FROM outbox o LEFT JOIN outbox_sink s
+       LEFT JOIN outbox_retry r ON r.sink = s.name AND r.seq = o.seq;
+
+PRAGMA user_version = 2;

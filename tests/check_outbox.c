@@ -667,7 +667,7 @@ START_TEST(test_migrate_empty_file)
 	ck_assert_int_eq(check_int(outbox_db(ob), "PRAGMA synchronous"), 1);
 	ck_assert_int_eq(check_int(outbox_db(ob), "SELECT count(*) FROM sqlite_schema WHERE "
 	    "name IN ('outbox', 'outbox_sink', 'outbox_retry', 'outbox_status', "
-	    "'outbox_backlog', 'outbox_failed')"), 6);
+	    "'outbox_backlog', 'outbox_failed', 'outbox_delivery')"), 7);
 	outbox_close(ob);
 
 	/* Re-opening is idempotent and keeps the events. */
@@ -675,7 +675,7 @@ START_TEST(test_migrate_empty_file)
 	ck_assert_int_eq(outbox_enqueue(ob, "a", "{}", NULL), OUTBOX_OK);
 	outbox_close(ob);
 	ob = check_open();
-	ck_assert_int_eq(check_int(outbox_db(ob), "PRAGMA user_version"), 1);
+	ck_assert_int_eq(check_int(outbox_db(ob), "PRAGMA user_version"), OUTBOX_SCHEMA_VERSION);
 	ck_assert_int_eq(check_rows(ob), 1);
 	outbox_close(ob);
 
@@ -711,22 +711,22 @@ START_TEST(test_refuse_newer)
 
 	outbox_close(ob);
 	db = check_sqlite();
-	check_exec(db, "PRAGMA user_version = 2");
+	check_exec(db, "PRAGMA user_version = 3");
 	sqlite3_close(db);
 
 	ck_assert_int_eq(outbox_open(check_db, OUTBOX_OPEN_CREATE, &ob), OUTBOX_ESCHEMA);
-	snprintf(want, sizeof want, "'%s': database schema version 2 is newer than this outboxd "
-	    "understands (1): upgrade outboxd", check_db);
+	snprintf(want, sizeof want, "'%s': database schema version 3 is newer than this outboxd "
+	    "understands (2): upgrade outboxd", check_db);
 	ck_assert_str_eq(outbox_errmsg(ob), want);
 	outbox_close(ob);
 
 	/* Through attach: the same words without the path; the handle is still returned. */
 	db = check_sqlite();
 	ck_assert_int_eq(outbox_attach(db, &ob), OUTBOX_ESCHEMA);
-	ck_assert_str_eq(outbox_errmsg(ob), "database schema version 2 is newer than this "
-	    "outboxd understands (1): upgrade outboxd");
+	ck_assert_str_eq(outbox_errmsg(ob), "database schema version 3 is newer than this "
+	    "outboxd understands (2): upgrade outboxd");
 	outbox_close(ob);
-	ck_assert_int_eq(check_int(db, "PRAGMA user_version"), 2);
+	ck_assert_int_eq(check_int(db, "PRAGMA user_version"), 3);
 	ck_assert_int_eq(sqlite3_close(db), SQLITE_OK);
 }
 END_TEST
@@ -1023,7 +1023,7 @@ START_TEST(test_sqlite3_shell)
 
 	ck_assert_int_eq(outbox_open(check_db, 0, &ob), OUTBOX_OK);
 	db = outbox_db(ob);
-	ck_assert_int_eq(check_int(db, "PRAGMA user_version"), 1);
+	ck_assert_int_eq(check_int(db, "PRAGMA user_version"), OUTBOX_SCHEMA_VERSION);
 	check_text_eq(db, "SELECT group_concat(name || ':' || coalesce(key, '-'), ' ') FROM "
 	    "(SELECT * FROM outbox ORDER BY seq)", "user.login:u42 user.logout:-");
 	ck_assert_int_eq(outbox_enqueue(ob, "lib", "{}", NULL), OUTBOX_OK);

@@ -14,7 +14,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
-from harness import OUTBOXCTL, TempDir  # noqa: E402
+from harness import OUTBOXCTL, SCHEMA, TempDir  # noqa: E402
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 UUID7 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -69,7 +69,7 @@ class Base(unittest.TestCase):
 
     def init(self):
         self.assertEqual(self.ok("-d", self.db, "init"),
-                         "initialised %s (schema version 1)\n" % self.db)
+                         "initialised %s (schema version 2)\n" % self.db)
 
 
 class TestGlobal(Base):
@@ -122,7 +122,7 @@ class TestGlobal(Base):
 class TestInit(Base):
     def test_init_creates_and_is_idempotent(self):
         self.init()
-        self.assertEqual(rows(self.db, "PRAGMA user_version"), [(1,)])
+        self.assertEqual(rows(self.db, "PRAGMA user_version"), [(2,)])
         self.assertEqual(rows(self.db, "PRAGMA journal_mode"), [("wal",)])
         self.ok("-d", self.db, "enqueue", "a", "{}")
         self.init()
@@ -130,11 +130,37 @@ class TestInit(Base):
 
     def test_init_from_environment(self):
         out = self.ok("init", env={"OUTBOX_DATABASE": self.db})
-        self.assertEqual(out, "initialised %s (schema version 1)\n" % self.db)
+        self.assertEqual(out, "initialised %s (schema version 2)\n" % self.db)
         # -d wins over the environment.
         other = self.tmp.join("other.db")
         self.ok("--database", other, "init", env={"OUTBOX_DATABASE": self.db})
         self.assertTrue(os.path.exists(other))
+
+    def test_init_migrates_version_1(self):
+        """A version 1 database (before the outbox_delivery view) is refused by the other
+        commands, writing nothing, and migrated by init with its events and state kept."""
+        with open(SCHEMA) as f:
+            version1 = f.read().split("-- @migration 2")[0]
+        c = sqlite3.connect(self.db)
+        c.executescript(version1)
+        c.executescript("""
+            INSERT INTO outbox(id, name, payload) VALUES ('e1', 'user.login', '{}');
+            INSERT INTO outbox_sink(name, type, cursor) VALUES ('a', 'redis', 1);
+        """)
+        c.close()
+        with open(self.db, "rb") as f:
+            before = f.read()
+        self.fails(1, "'%s': outbox schema version 1 is older than this outboxd's (2): "
+                   "migrate it with: outboxctl -d DB init" % self.db, None,
+                   "-d", self.db, "ls")
+        with open(self.db, "rb") as f:
+            self.assertEqual(f.read(), before)
+        self.init()
+        self.assertEqual(rows(self.db, "PRAGMA user_version"), [(2,)])
+        self.assertEqual(rows(self.db, "SELECT sink, seq, id, state FROM outbox_delivery"),
+                         [("a", 1, "e1", "delivered")])
+        out = json.loads(self.ok("-d", self.db, "ls", "--json"))
+        self.assertEqual((out["id"], out["sink"], out["state"]), ("e1", "a", "delivered"))
 
     def test_init_refuses(self):
         junk = self.tmp.join("junk.db")
@@ -161,7 +187,7 @@ class TestInit(Base):
         c.execute("PRAGMA user_version = 9")
         c.close()
         self.fails(1, "'%s': database schema version 9 is newer than this outboxd understands "
-                   "(1): upgrade outboxd" % self.db, None, "-d", self.db, "status")
+                   "(2): upgrade outboxd" % self.db, None, "-d", self.db, "status")
 
         missing = self.tmp.join("no", "such", "dir.db")
         rc, out, err = ctl("-d", missing, "init")
@@ -298,7 +324,7 @@ class TestStatus(Base):
     def test_status_no_sinks(self):
         self.init()
         self.assertEqual(self.ok("-d", self.db, "status"),
-                         "%s: schema version 1, no events\n"
+                         "%s: schema version 2, no events\n"
                          "no sinks yet: outboxd registers its sinks when it starts\n" % self.db)
         self.assertEqual(self.ok("-d", self.db, "status", "--json"), "")
 
@@ -322,7 +348,7 @@ class TestStatus(Base):
         rc, out, err = ctl("-d", self.db, "status")
         self.assertEqual((rc, err), (3, ""))
         out = out.splitlines()
-        self.assertEqual(out[0], "%s: schema version 1, 3 events (seq 1..3)" % self.db)
+        self.assertEqual(out[0], "%s: schema version 2, 3 events (seq 1..3)" % self.db)
         self.assertRegex(out[4], r"^total: 3 pending, 0 retrying, 1 failed; oldest "
                                  r"undelivered 1h0[12]m$")
         self.assertEqual(out[5], "unhealthy: 1 failed event (outboxctl ls --state failed)")
@@ -410,11 +436,86 @@ class TestReplay(Base):
                          "b\t2\tev2\tuser.login\tfailed\nwould replay 1 event\n")
         self.assertEqual(self.state(), before)
 
-    def test_name_glob_picks_retrying_too(self):
+    def test_name_glob_picks_delivered_and_retrying_too(self):
         self.assertEqual(self.ok("-d", self.db, "replay", "--name", "user.*", "--sink", "a"),
-                         "replayed 2 events\n")
-        self.assertEqual(self.state()[0][:2], [("a", 2, "retry", 0, 0, None),
-                                               ("a", 3, "retry", 0, 0, None)])
+                         "replayed 4 events\n")
+        self.assertEqual(self.state()[0][:4], [("a", 1, "retry", 0, 0, None),
+                                               ("a", 2, "retry", 0, 0, None),
+                                               ("a", 3, "retry", 0, 0, None),
+                                               ("a", 5, "retry", 0, 0, None)])
+
+    def test_readme_example_selects_a_delivered_event(self):
+        """README: replay --name 'order.*' --since T --dry-run finds the delivered
+        order.paid (on sink a only: b's filter never took it), and writes nothing."""
+        since = rows(self.db, "SELECT strftime('%Y-%m-%dT%H:%M:%SZ', min(created_at) / 1000, "
+                              "'unixepoch') FROM outbox")[0][0]
+        before = self.state()
+        self.assertEqual(self.ok("-d", self.db, "replay", "--name", "order.*", "--since", since,
+                                 "--dry-run"),
+                         "a\t4\tev4\torder.paid\tdelivered\nwould replay 1 event\n")
+        self.assertEqual(self.state(), before)
+        self.assertEqual(self.ok("-d", self.db, "replay", "--name", "order.*", "--since",
+                                 since), "replayed 1 event\n")
+        self.assertEqual(self.state()[0], sorted(before[0] + [("a", 4, "retry", 0, 0, None)]))
+        self.assertEqual(self.state()[1], before[1])
+
+    def test_selectors_leave_pending_events_alone(self):
+        self.ok("-d", self.db, "enqueue", "user.login", "{}", "--id", "ev6")
+        self.assertEqual(self.ok("-d", self.db, "replay", "--name", "user.*", "--since", "1h",
+                                 "--dry-run"),
+                         "a\t1\tev1\tuser.login\tdelivered\n"
+                         "b\t1\tev1\tuser.login\tdelivered\n"
+                         "a\t2\tev2\tuser.login\tfailed\n"
+                         "b\t2\tev2\tuser.login\tfailed\n"
+                         "a\t3\tev3\tuser.login\tretry\n"
+                         "b\t3\tev3\tuser.login\tdelivered\n"
+                         "a\t5\tev5\tuser.login\tdelivered\n"
+                         "b\t5\tev5\tuser.login\tdelivered\n"
+                         "would replay 8 events\n")
+        self.assertEqual(self.ok("-d", self.db, "replay", "--id", "ev6"), "replayed 0 events\n")
+        self.assertEqual(self.ok("-d", self.db, "replay", "--until", "1h"), "replayed 0 events\n")
+
+    def test_failed_stays_the_dead_letter_case(self):
+        self.assertEqual(self.ok("-d", self.db, "replay", "--failed", "--name", "user.*",
+                                 "--dry-run"),
+                         "a\t2\tev2\tuser.login\tfailed\nb\t2\tev2\tuser.login\tfailed\n"
+                         "would replay 2 events\n")
+        self.assertEqual(self.ok("-d", self.db, "replay", "--failed", "--id", "ev4"),
+                         "replayed 0 events\n")
+        self.assertEqual(self.ok("-d", self.db, "replay", "--failed", "--since", "1h",
+                                 "--sink", "b"), "replayed 1 event\n")
+        self.assertEqual(self.state()[0], [("a", 2, "failed", 10, 0, "boom"),
+                                           ("a", 3, "retry", 4, 99999999999999, "slow"),
+                                           ("b", 2, "retry", 0, 0, None)])
+
+    def test_id_takes_a_seq_as_show_does(self):
+        self.assertEqual(self.ok("-d", self.db, "replay", "--id", "4", "--dry-run"),
+                         "a\t4\tev4\torder.paid\tdelivered\nwould replay 1 event\n")
+        self.assertEqual(self.ok("-d", self.db, "replay", "--id", "ev4", "--dry-run"),
+                         "a\t4\tev4\torder.paid\tdelivered\nwould replay 1 event\n")
+        # An id wins over a seq, as in show.
+        self.ok("-d", self.db, "enqueue", "user.login", "{}", "--id", "2")
+        self.sql_cursor(6)
+        self.assertEqual(self.ok("-d", self.db, "replay", "--id", "2", "--dry-run"),
+                         "a\t6\t2\tuser.login\tdelivered\nb\t6\t2\tuser.login\tdelivered\n"
+                         "would replay 2 events\n")
+
+    def test_id_of_no_event_is_an_error_and_writes_nothing(self):
+        before = self.state()
+        for which in ("nosuch", "99", "0"):
+            self.fails(1, "no such event with id or seq '%s'" % which, None,
+                       "-d", self.db, "replay", "--id", which)
+            self.fails(1, "no such event with id or seq '%s'" % which, None,
+                       "-d", self.db, "replay", "--id", which, "--dry-run")
+        self.fails(1, "no such event with id or seq 'nosuch'", None,
+                   "-d", self.db, "replay", "--id", "nosuch", "--from-seq", "1")
+        self.assertEqual(self.state(), before)
+
+    def sql_cursor(self, cursor):
+        c = sqlite3.connect(self.db)
+        c.execute("UPDATE outbox_sink SET cursor = ?", (cursor,))
+        c.commit()
+        c.close()
 
     def test_id_delivers_a_delivered_event_again_where_the_filter_lets_it(self):
         # ev4 (order.paid) was delivered by a; b's filter never let it through.

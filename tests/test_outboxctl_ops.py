@@ -189,6 +189,37 @@ class TestLs(Base):
             "created": self.ls_json()[0]["created"]}])
         self.assertEqual(self.ok("ls", "--state", "pending"), "no events\n")
 
+    def test_filtered_out_events(self):
+        """An event that no sink takes shows as filtered out on each sink, as in show."""
+        self.fixture()
+        self.sql("UPDATE outbox_sink SET filter = '[\"user.*\", \"cart.*\"]' WHERE name = 'a'")
+        got = [(r["seq"], r["sink"], r["state"], r["attempts"]) for r in self.ls_json()]
+        self.assertEqual(got, [
+            (1, "a", "delivered", 0), (1, "b", "delivered", 0),
+            (2, "a", "failed", 10), (2, "b", "retry", 1),
+            (3, "a", "retry", 4), (3, "b", "pending", 0),
+            (4, "a", "filtered out", 0), (4, "b", "filtered out", 0),
+            (5, "a", "delivered", 0), (5, "b", "pending", 0),
+            (6, "a", "filtered out", 0), (6, "b", "filtered out", 0)])
+        out = self.ok("ls", "--name", "order.*").splitlines()
+        self.assertEqual([line.split()[:6] for line in out[1:]],
+                         [["4", "ev4", "order.paid", "a", "filtered", "out"],
+                          ["4", "ev4", "order.paid", "b", "filtered", "out"],
+                          ["6", "ev6", "order.paid", "a", "filtered", "out"],
+                          ["6", "ev6", "order.paid", "b", "filtered", "out"]])
+        # One sink: the events it does not take, whatever the other sinks do.
+        self.sql("UPDATE outbox_sink SET filter = NULL WHERE name = 'a'")
+        self.assertEqual([(r["seq"], r["state"]) for r in self.ls_json("--sink", "b")],
+                         [(1, "delivered"), (2, "retry"), (3, "pending"), (4, "filtered out"),
+                          (5, "pending"), (6, "filtered out")])
+        self.assertEqual([(r["seq"], r["sink"]) for r in self.ls_json("--name", "order.*")],
+                         [(4, "a"), (6, "a")])
+        # A prefix counts, as in the relay: b publishes "app.order.paid".
+        self.sql("UPDATE outbox_sink SET filter = '[\"app.order.*\"]', prefix = 'app.' "
+                 "WHERE name = 'b'")
+        self.assertEqual([(r["seq"], r["state"]) for r in self.ls_json("--sink", "b")][3:],
+                         [(4, "pending"), (5, "filtered out"), (6, "pending")])
+
     def test_bad_arguments(self):
         self.fixture()
         self.fails(2, "--state: expected pending, retry, failed or delivered, got \"stuck\"",
@@ -413,16 +444,21 @@ class TestHealth(Base):
 
 
 class TestReplayByTime(Base):
-    def test_since_until_pick_retry_rows_by_creation(self):
+    def test_since_until_pick_events_by_creation(self):
         self.fixture()
         # Retry rows a/2 and b/2 are of an event 8h old, a/3 of one 7h old.
         self.assertEqual(self.ok("replay", "--since", "510m", "--until", "450m", "--dry-run"),
                          "a\t2\tev2\tuser.login\tfailed\nb\t2\tev2\tuser.login\tretry\n"
                          "would replay 2 events\n")
-        self.assertEqual(self.ok("replay", "--since", "450m"), "replayed 1 event\n")
+        # From 7.5h ago: a/3 retrying, a/4 and a/5 delivered; b's 3 and 5 are pending and
+        # 4 and 6 filtered out, a/6 pending: left alone.
+        self.assertEqual(self.ok("replay", "--since", "450m", "--dry-run"),
+                         "a\t3\tev3\tuser.logout\tretry\na\t4\tev4\torder.paid\tdelivered\n"
+                         "a\t5\tev5\tuser.login\tdelivered\nwould replay 3 events\n")
+        self.assertEqual(self.ok("replay", "--since", "450m"), "replayed 3 events\n")
         self.assertEqual(rows(self.db, "SELECT sink, seq, attempts FROM outbox_retry "
                                        "ORDER BY sink, seq"),
-                         [("a", 2, 10), ("a", 3, 0), ("b", 2, 1)])
+                         [("a", 2, 10), ("a", 3, 0), ("a", 4, 0), ("a", 5, 0), ("b", 2, 1)])
         self.assertEqual(self.ok("replay", "--failed", "--until", "1h"), "replayed 1 event\n")
 
 

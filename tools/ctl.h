@@ -1,8 +1,9 @@
 /*
- * ctl.h: what outboxctl's commands share. outboxctl.c owns the command line and the table
- * of commands; ctl_util.c the helpers below (opening the database, errors, TIME and
- * DURATION arguments, aligned tables, JSON rows, progress bars); each ctl_*.c file one
- * family of commands.
+ * ctl.h: what outboxctl's commands share. Each ctl_*.c file exports one entry per command
+ * (struct ctl_entry: its name, usage, options with their help, and what runs it);
+ * outboxctl.c owns the command line and the list of entries; ctl_util.c the helpers below
+ * (option parsing and help generated from an entry, opening the database, errors, TIME and
+ * DURATION arguments, aligned tables, JSON rows, progress bars).
  *
  * A command returns 0, CTL_UNHEALTHY (status found a problem), or CTL_ERROR / CTL_USAGE
  * with a malloc'd *cause; main turns that into the exit status and the message.
@@ -10,7 +11,6 @@
 #ifndef TOOLS_CTL_H
 #define TOOLS_CTL_H
 
-#include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -30,54 +30,63 @@
 #define CTL_UNHEALTHY (-3) /* status: failed events or a backlog too old; no cause */
 #define CTL_HELP      1    /* option parsing showed --help: the command is done */
 
-struct ctl {
-	const char *database;
+/* The value of an option that has no short form: above every character. */
+#define CTL_LONG_ONLY(n) (256 + (n))
+
+/* One option of a command: -h/--help is every command's and is not listed. */
+struct ctl_option {
+	int value;		/* the short option's letter, or CTL_LONG_ONLY(n) */
+	const char *name;	/* the long option, without -- */
+	const char *arg;	/* the argument in the help (K, GLOB), or NULL: takes none */
+	const char *help;	/* lines after the first go under the first's text */
 };
 
-struct ctl_command {
+struct ctl;
+
+struct ctl_entry {
 	const char *name;
-	const char *args;	/* synopsis after the command name */
+	const char *usage;	/* synopsis after the command name */
 	const char *summary;
-	const char *options;	/* option help lines, or NULL */
+	const struct ctl_option *options;	/* ends with { 0 }; NULL: none */
 	int (*exec)(struct ctl *, int, char **, char **);
 };
 
-/* The command being run, for its usage line. */
-extern const struct ctl_command *ctl_current;
+struct ctl {
+	const char *database;
+	const struct ctl_entry *entry;	/* the command being run; NULL before one is found */
+};
 
-/* Commands, one family per file. */
-int ctl_init(struct ctl *, int, char **, char **);
-int ctl_enqueue(struct ctl *, int, char **, char **);
-int ctl_status(struct ctl *, int, char **, char **);
-int ctl_sinks(struct ctl *, int, char **, char **);
-int ctl_ls(struct ctl *, int, char **, char **);
-int ctl_show(struct ctl *, int, char **, char **);
-int ctl_tail(struct ctl *, int, char **, char **);
-int ctl_replay(struct ctl *, int, char **, char **);
-int ctl_purge(struct ctl *, int, char **, char **);
+/* The commands, one family per file. */
+extern const struct ctl_entry ctl_init_entry;
+extern const struct ctl_entry ctl_enqueue_entry;
+extern const struct ctl_entry ctl_status_entry;
+extern const struct ctl_entry ctl_sinks_entry;
+extern const struct ctl_entry ctl_ls_entry;
+extern const struct ctl_entry ctl_show_entry;
+extern const struct ctl_entry ctl_tail_entry;
+extern const struct ctl_entry ctl_replay_entry;
+extern const struct ctl_entry ctl_purge_entry;
 
 /* ---- command line ---- */
 
-void ctl_usage_line(FILE *f, const struct ctl_command *cmd);
-void ctl_usage_command(FILE *f, const struct ctl_command *cmd);
+/* "usage: outboxctl [-d DB] NAME USAGE" (entry NULL: the global usage). */
+void ctl_usage_line(FILE *f, const struct ctl_entry *entry);
+/* A command's help: its usage line, summary and options, from its entry. */
+void ctl_usage_command(FILE *f, const struct ctl_entry *entry);
 
-/*
- * A command's options, with getopt_long: -h/--help shows the command's help (CTL_HELP);
- * every other option goes to option(c, optarg, arg, cause), which returns 0, a CTL_USAGE
- * or CTL_ERROR with a cause, or -1 for an option it does not take (NULL option: the
- * command takes none). Then more than max_operands operands is a usage error. The
- * operands are left at argv[optind..].
- */
 /* getopt's complaint (opterr is off) as a usage error. */
 int ctl_bad_option(int c, int argc, char **argv, char **cause);
 
+/*
+ * The command's options, with getopt_long over the options of ctl->entry: -h/--help shows
+ * the command's help (CTL_HELP); every other option goes to option(c, optarg, arg, cause),
+ * which returns 0, a CTL_USAGE or CTL_ERROR with a cause, or -1 for an option it does not
+ * take (NULL option: the command takes none). Then more than max_operands operands is a
+ * usage error. The operands are left at argv[optind..].
+ */
 typedef int (*ctl_option_fn)(int c, const char *value, void *arg, char **cause);
-int ctl_parse_options(int argc, char **argv, const char *shortopts,
-    const struct option *longopts, ctl_option_fn option, void *arg, int max_operands,
-    char **cause);
-
-/* For commands that take no option but --help. */
-extern const struct option ctl_help_only[];
+int ctl_parse_options(struct ctl *ctl, int argc, char **argv, ctl_option_fn option,
+    void *arg, int max_operands, char **cause);
 
 /* For commands whose one option is -j/--json: arg is an int set to 1. */
 int ctl_json_option(int c, const char *value, void *arg, char **cause);
@@ -110,16 +119,12 @@ int ctl_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, char **cause);
 /* Does the sink exist? An error naming it if not; NULL sink: fine. */
 int ctl_sink_exists(sqlite3 *db, const char *sink, char **cause);
 
+/* The seq of the event which names: an id first, else a seq. 0, 1 if there is no such
+ * event, or CTL_ERROR. */
+int ctl_event_seq(sqlite3 *db, const char *which, int64_t *seq, char **cause);
+
 /* PRAGMA user_version. */
 int ctl_user_version(sqlite3 *db, int *version, char **cause);
-
-/* Does event o pass the filter of sink s? The same test as the views'. */
-#define CTL_FILTER_MATCH \
-	"(s.filter IS NULL OR EXISTS (SELECT 1 FROM json_each(s.filter) f " \
-	"WHERE o.name GLOB f.value OR s.prefix || o.name GLOB f.value))"
-
-/* Unix milliseconds now, as SQLite computes it in the schema's defaults. */
-#define CTL_SQL_NOW_MS "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
 
 /* ---- output ---- */
 

@@ -13,13 +13,13 @@
 #include "ctl.h"
 #include "util.h"
 
-int
+static int
 ctl_init(struct ctl *ctl, int argc, char **argv, char **cause)
 {
 	outbox *ob;
 	int rc, version;
 
-	if ((rc = ctl_parse_options(argc, argv, ":h", ctl_help_only, NULL, NULL, 0, cause)) != 0)
+	if ((rc = ctl_parse_options(ctl, argc, argv, NULL, NULL, 0, cause)) != 0)
 		return rc;
 	if ((rc = ctl_open(ctl, OUTBOX_OPEN_CREATE, &ob, cause)) != 0)
 		return rc;
@@ -29,6 +29,13 @@ ctl_init(struct ctl *ctl, int argc, char **argv, char **cause)
 	outbox_close(ob);
 	return rc;
 }
+
+const struct ctl_entry ctl_init_entry = {
+	.name = "init",
+	.usage = "",
+	.summary = "create or migrate the outbox schema in DB (creating the file)",
+	.exec = ctl_init,
+};
 
 /* ---- enqueue ---------------------------------------------------------------------------- */
 
@@ -77,19 +84,12 @@ ctl_enqueue_option(int c, const char *value, void *arg, char **cause)
 }
 
 static int
-ctl_enqueue_parse(int argc, char **argv, struct ctl_enqueue_args *a, char **cause)
+ctl_enqueue_parse(struct ctl *ctl, int argc, char **argv, struct ctl_enqueue_args *a,
+    char **cause)
 {
-	static const struct option longopts[] = {
-		{ "key", required_argument, NULL, 'k' },
-		{ "header", required_argument, NULL, 'H' },
-		{ "id", required_argument, NULL, 'i' },
-		{ "uuid7", no_argument, NULL, '7' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	int rc;
 
-	rc = ctl_parse_options(argc, argv, ":k:H:i:7h", longopts, ctl_enqueue_option, a, 2, cause);
+	rc = ctl_parse_options(ctl, argc, argv, ctl_enqueue_option, a, 2, cause);
 	if (rc != 0)
 		return rc;
 	if (argc - optind < 2) {
@@ -134,7 +134,7 @@ ctl_enqueue_run(struct ctl *ctl, struct ctl_enqueue_args *a, char **cause)
 	return rc;
 }
 
-int
+static int
 ctl_enqueue(struct ctl *ctl, int argc, char **argv, char **cause)
 {
 	struct ctl_enqueue_args a = { .uuid7 = 0 };
@@ -144,9 +144,25 @@ ctl_enqueue(struct ctl *ctl, int argc, char **argv, char **cause)
 		*cause = xasprintf("out of memory");
 		return CTL_ERROR;
 	}
-	rc = ctl_enqueue_parse(argc, argv, &a, cause);
+	rc = ctl_enqueue_parse(ctl, argc, argv, &a, cause);
 	if (rc == 0)
 		rc = ctl_enqueue_run(ctl, &a, cause);
 	cJSON_Delete(a.headers);
 	return rc;
 }
+
+static const struct ctl_option ctl_enqueue_options[] = {
+	{ 'k', "key", "K", "ordering key: events with the same key stay in order" },
+	{ 'H', "header", "K=V", "a header (a string); repeat for more" },
+	{ 'i', "id", "ID", "the event's id (idempotent enqueue) instead of a fresh one" },
+	{ '7', "uuid7", NULL, "generate a time-ordered UUID v7 instead of a UUID v4" },
+	{ 0, NULL, NULL, NULL }
+};
+
+const struct ctl_entry ctl_enqueue_entry = {
+	.name = "enqueue",
+	.usage = "NAME JSON [--key K] [--header K=V]... [--id ID] [--uuid7]",
+	.summary = "add one event and print its id",
+	.options = ctl_enqueue_options,
+	.exec = ctl_enqueue,
+};

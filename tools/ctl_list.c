@@ -1,7 +1,8 @@
 /*
  * ctl_list.c: outboxctl's read-only views of events: ls (events and their state on each
  * sink), show (one event whole) and tail (envelopes of the newest events, -f to follow
- * commits as the relay would see them).
+ * commits as the relay would see them). The delivery state comes from the schema's views
+ * (outbox_delivery, outbox_backlog), never computed here.
  */
 #include "config.h"
 
@@ -17,43 +18,30 @@
 
 #define CTL_ISO8601(ms) "strftime('%Y-%m-%dT%H:%M:%fZ', " ms " / 1000.0, 'unixepoch')"
 
-/* An event o's state on sink s, given its retry row r (if any). */
-#define CTL_STATE \
-	"CASE WHEN r.state IS NOT NULL THEN r.state WHEN o.seq > s.cursor THEN 'pending' " \
-	"ELSE 'delivered' END"
-
 /* ---- ls --------------------------------------------------------------------------------- */
 
-/* The columns of ls, from event o, sink s (NULL: no sink) and retry row r (if any). */
-#define CTL_LS_COLUMNS \
-    "o.seq, o.id, o.name, s.name AS sink, " \
-    "CASE WHEN s.name IS NOT NULL THEN " CTL_STATE " END AS state, " \
-    "CASE WHEN s.name IS NOT NULL THEN coalesce(r.attempts, 0) END AS attempts, " \
-    "CASE r.state WHEN 'retry' THEN " CTL_ISO8601("r.next_attempt_at") " END " \
-    "  AS next_attempt, " \
-    "r.last_error, " CTL_ISO8601("o.created_at") " AS created "
-
-#define CTL_LS_WHERE \
-    "(?1 IS NULL OR s.name = ?1) AND (?3 IS NULL OR o.name GLOB ?3) " \
-    "AND o.created_at >= ?4 AND o.created_at < ?5"
+/* The rows of ls from a view with the columns of outbox_backlog: outbox_delivery (every
+ * event on every sink), or outbox_backlog itself for the undelivered states. */
+#define CTL_LS_SELECT(view, more) \
+    "SELECT seq, id, name, sink, state, attempts, next_attempt, last_error, created " \
+    "FROM " view " d WHERE (?1 IS NULL OR sink = ?1) AND (?2 IS NULL OR state = ?2) " \
+    "AND (?3 IS NULL OR name GLOB ?3) AND (?4 IS NULL OR created >= " CTL_ISO8601("?4") ") " \
+    "AND (?5 IS NULL OR created < " CTL_ISO8601("?5") ")" more
 
 /* The newest ?6 rows of a query, shown oldest first. */
 #define CTL_LS_NEWEST(query) \
-    "SELECT * FROM (SELECT * FROM (" query ") WHERE ?2 IS NULL OR state = ?2 " \
-    "ORDER BY seq DESC, sink DESC LIMIT ?6) ORDER BY seq, sink"
+    "SELECT * FROM (" query " ORDER BY seq DESC, sink DESC LIMIT ?6) ORDER BY seq, sink"
 
-/* One row per (event, sink that wants it), plus one row with no sink for an event that no
- * sink wants (yet). */
-static const char ctl_ls_sql[] = CTL_LS_NEWEST(
-    "SELECT " CTL_LS_COLUMNS
-    "FROM outbox o LEFT JOIN outbox_sink s ON " CTL_FILTER_MATCH " "
-    "LEFT JOIN outbox_retry r ON r.sink = s.name AND r.seq = o.seq WHERE " CTL_LS_WHERE);
+/* Each event on each sink that takes it; an event that none of the sinks listed takes
+ * shows as filtered out on each, so that every event shows. */
+static const char ctl_ls_sql[] = CTL_LS_NEWEST(CTL_LS_SELECT("outbox_delivery",
+    " AND (d.state IS NOT 'filtered out' OR NOT EXISTS (SELECT 1 FROM outbox_delivery w "
+    "WHERE w.seq = d.seq AND (?1 IS NULL OR w.sink = ?1) "
+    "AND w.state <> 'filtered out'))"));
 
-/* --state retry or failed: the same rows, found from the (small) retry table. */
-static const char ctl_ls_retry_sql[] = CTL_LS_NEWEST(
-    "SELECT " CTL_LS_COLUMNS
-    "FROM outbox_retry r JOIN outbox o ON o.seq = r.seq JOIN outbox_sink s ON s.name = r.sink "
-    "WHERE r.state = ?2 AND " CTL_LS_WHERE);
+/* --state pending, retry or failed: the same rows, from the backlog (the cursor and the
+ * small retry table find them without reading every event). */
+static const char ctl_ls_backlog_sql[] = CTL_LS_NEWEST(CTL_LS_SELECT("outbox_backlog", ""));
 
 static const char *const ctl_ls_heads[] = {
 	"SEQ", "ID", "NAME", "SINK", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR",
@@ -61,6 +49,8 @@ static const char *const ctl_ls_heads[] = {
 };
 #define CTL_LS_ERROR_COLUMN 7
 #define CTL_LS_ERROR_WIDTH  60
+
+enum { CTL_LS_SINCE = CTL_LONG_ONLY(0), CTL_LS_UNTIL = CTL_LONG_ONLY(1) };
 
 struct ctl_ls_args {
 	const char *sink, *state, *name;
@@ -79,8 +69,8 @@ ctl_ls_option(int c, const char *value, void *arg, char **cause)
 	case 's': a->sink = value; return 0;
 	case 'n': a->name = value; return 0;
 	case 'j': a->json = 1; return 0;
-	case 'A': return ctl_parse_time("--since", value, &a->since, cause);
-	case 'U': return ctl_parse_time("--until", value, &a->until, cause);
+	case CTL_LS_SINCE: return ctl_parse_time("--since", value, &a->since, cause);
+	case CTL_LS_UNTIL: return ctl_parse_time("--until", value, &a->until, cause);
 	case 'l': return ctl_parse_count("--limit", value, 0, INT64_MAX, &a->limit, cause);
 	case 'S':
 		for (i = 0; i < sizeof states / sizeof states[0]; i++) {
@@ -95,25 +85,6 @@ ctl_ls_option(int c, const char *value, void *arg, char **cause)
 	default:
 		return -1;
 	}
-}
-
-static int
-ctl_ls_parse(int argc, char **argv, struct ctl_ls_args *a, char **cause)
-{
-	static const struct option longopts[] = {
-		{ "sink", required_argument, NULL, 's' },
-		{ "state", required_argument, NULL, 'S' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "since", required_argument, NULL, 'A' },
-		{ "until", required_argument, NULL, 'U' },
-		{ "limit", required_argument, NULL, 'l' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
-
-	return ctl_parse_options(argc, argv, ":s:S:n:l:jh", longopts, ctl_ls_option, a, 0,
-	    cause);
 }
 
 /* Long errors are cut in the table (--json has them whole). */
@@ -135,14 +106,16 @@ ctl_ls_query(sqlite3 *db, const struct ctl_ls_args *a, char **cause)
 	sqlite3_stmt *st;
 	int rc;
 
-	if (ctl_prepare(db, a->state != NULL && (strcmp(a->state, "retry") == 0 ||
-	    strcmp(a->state, "failed") == 0) ? ctl_ls_retry_sql : ctl_ls_sql, &st, cause) != 0)
+	if (ctl_prepare(db, a->state != NULL && strcmp(a->state, "delivered") != 0 ?
+	    ctl_ls_backlog_sql : ctl_ls_sql, &st, cause) != 0)
 		return CTL_ERROR;
 	sqlite3_bind_text(st, 1, a->sink, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 2, a->state, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 3, a->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, a->since);
-	sqlite3_bind_int64(st, 5, a->until);
+	if (a->since != INT64_MIN)
+		sqlite3_bind_int64(st, 4, a->since);
+	if (a->until != INT64_MAX)
+		sqlite3_bind_int64(st, 5, a->until);
 	sqlite3_bind_int64(st, 6, a->limit == 0 ? -1 : a->limit);
 	ctl_table_init(&t, 9, ctl_ls_heads, "rllllrlll");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -162,14 +135,14 @@ ctl_ls_query(sqlite3 *db, const struct ctl_ls_args *a, char **cause)
 	return rc == SQLITE_DONE ? 0 : ctl_sql_error(db, cause);
 }
 
-int
+static int
 ctl_ls(struct ctl *ctl, int argc, char **argv, char **cause)
 {
 	struct ctl_ls_args a = { .since = INT64_MIN, .until = INT64_MAX, .limit = 100 };
 	outbox *ob;
 	int rc;
 
-	if ((rc = ctl_ls_parse(argc, argv, &a, cause)) != 0)
+	if ((rc = ctl_parse_options(ctl, argc, argv, ctl_ls_option, &a, 0, cause)) != 0)
 		return rc;
 	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
 		return rc;
@@ -179,21 +152,35 @@ ctl_ls(struct ctl *ctl, int argc, char **argv, char **cause)
 	return rc;
 }
 
+static const struct ctl_option ctl_ls_options[] = {
+	{ 's', "sink", "S", "only this sink" },
+	{ 'S', "state", "STATE", "pending, retry, failed or delivered" },
+	{ 'n', "name", "GLOB", "events whose name matches" },
+	{ CTL_LS_SINCE, "since", "TIME",
+	  "events created at or after TIME (ISO 8601, or 10m, 2h, 7d ago)" },
+	{ CTL_LS_UNTIL, "until", "TIME", "events created before TIME" },
+	{ 'l', "limit", "N", "the newest N rows (default 100; 0: all)" },
+	{ 'j', "json", NULL, "one JSON object per row and line" },
+	{ 0, NULL, NULL, NULL }
+};
+
+const struct ctl_entry ctl_ls_entry = {
+	.name = "ls",
+	.usage = "[--sink S] [--state STATE] [--name GLOB] [--since TIME] [--limit N] [--json]",
+	.summary = "list events and their state on each sink, newest last",
+	.options = ctl_ls_options,
+	.exec = ctl_ls,
+};
+
 /* ---- show ------------------------------------------------------------------------------- */
 
-/* By id first; a number that is no id is a seq. */
 static const char ctl_show_event_sql[] =
     "SELECT seq, id, name, key, " CTL_ISO8601("created_at") " AS created, "
-    "json(headers) AS headers, json(payload) AS payload FROM outbox "
-    "WHERE id = ?1 OR seq = ?2 ORDER BY id = ?1 DESC LIMIT 1";
+    "json(headers) AS headers, json(payload) AS payload FROM outbox WHERE seq = ?1";
 
 static const char ctl_show_sinks_sql[] =
-    "SELECT s.name AS sink, CASE WHEN " CTL_FILTER_MATCH " THEN " CTL_STATE " "
-    "  ELSE 'filtered out' END AS state, coalesce(r.attempts, 0) AS attempts, "
-    "  CASE r.state WHEN 'retry' THEN " CTL_ISO8601("r.next_attempt_at") " END "
-    "    AS next_attempt, r.last_error, " CTL_ISO8601("r.updated_at") " AS updated "
-    "FROM outbox_sink s JOIN outbox o ON o.seq = ?1 "
-    "LEFT JOIN outbox_retry r ON r.sink = s.name AND r.seq = o.seq ORDER BY s.name";
+    "SELECT sink, state, attempts, next_attempt, last_error, updated FROM outbox_delivery "
+    "WHERE seq = ?1 AND sink IS NOT NULL ORDER BY sink";
 
 static const char *const ctl_show_heads[] = {
 	"SINK", "STATE", "ATTEMPTS", "NEXT ATTEMPT", "LAST ERROR", "UPDATED"
@@ -267,12 +254,10 @@ ctl_show_json(sqlite3_stmt *ev, sqlite3_stmt *sinks)
 }
 
 static int
-ctl_show_event(sqlite3 *db, const char *which, int json, char **cause)
+ctl_show_event(sqlite3 *db, int64_t seq, int json, char **cause)
 {
 	sqlite3_stmt *ev = NULL, *sinks = NULL;
 	struct ctl_table t;
-	int64_t seq;
-	char *why = NULL;
 	int rc;
 
 	if (ctl_prepare(db, ctl_show_event_sql, &ev, cause) != 0 ||
@@ -280,13 +265,10 @@ ctl_show_event(sqlite3 *db, const char *which, int json, char **cause)
 		sqlite3_finalize(ev);
 		return CTL_ERROR;
 	}
-	sqlite3_bind_text(ev, 1, which, -1, SQLITE_STATIC);
-	if (util_parse_int(which, 1, INT64_MAX, &seq, &why) == 0)
-		sqlite3_bind_int64(ev, 2, seq);
-	free(why);
+	sqlite3_bind_int64(ev, 1, seq);
+	sqlite3_bind_int64(sinks, 1, seq);
 	ctl_table_init(&t, 6, ctl_show_heads, "llrlll");
 	if ((rc = sqlite3_step(ev)) == SQLITE_ROW) {
-		sqlite3_bind_int64(sinks, 1, sqlite3_column_int64(ev, 0));
 		if (json) {
 			ctl_show_json(ev, sinks);
 		} else {
@@ -296,7 +278,7 @@ ctl_show_event(sqlite3 *db, const char *which, int json, char **cause)
 		}
 		rc = 0;
 	} else if (rc == SQLITE_DONE) {
-		*cause = xasprintf("no event with id or seq '%s'", which);
+		*cause = xasprintf("no event with seq %" PRId64, seq);
 		rc = CTL_ERROR;
 	} else {
 		rc = ctl_sql_error(db, cause);
@@ -307,19 +289,14 @@ ctl_show_event(sqlite3 *db, const char *which, int json, char **cause)
 	return rc;
 }
 
-int
+static int
 ctl_show(struct ctl *ctl, int argc, char **argv, char **cause)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	int rc, json = 0;
+	int64_t seq;
 	outbox *ob;
 
-	if ((rc = ctl_parse_options(argc, argv, ":jh", longopts, ctl_json_option, &json, 1,
-	    cause)) != 0)
+	if ((rc = ctl_parse_options(ctl, argc, argv, ctl_json_option, &json, 1, cause)) != 0)
 		return rc;
 	if (optind >= argc) {
 		*cause = xasprintf("show needs the ID or SEQ of an event");
@@ -327,10 +304,29 @@ ctl_show(struct ctl *ctl, int argc, char **argv, char **cause)
 	}
 	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
 		return rc;
-	rc = ctl_show_event(outbox_db(ob), argv[optind], json, cause);
+	rc = ctl_event_seq(outbox_db(ob), argv[optind], &seq, cause);
+	if (rc == 1) {
+		*cause = xasprintf("no event with id or seq '%s'", argv[optind]);
+		rc = CTL_ERROR;
+	} else if (rc == 0) {
+		rc = ctl_show_event(outbox_db(ob), seq, json, cause);
+	}
 	outbox_close(ob);
 	return rc;
 }
+
+static const struct ctl_option ctl_show_options[] = {
+	{ 'j', "json", NULL, "one JSON object" },
+	{ 0, NULL, NULL, NULL }
+};
+
+const struct ctl_entry ctl_show_entry = {
+	.name = "show",
+	.usage = "ID|SEQ [--json]",
+	.summary = "show one event whole and its state on every sink",
+	.options = ctl_show_options,
+	.exec = ctl_show,
+};
 
 /* ---- tail ------------------------------------------------------------------------------- */
 
@@ -420,6 +416,8 @@ ctl_tail_run(struct ctl *ctl, sqlite3 *db, sqlite3_stmt *st, int64_t after, int 
 	return rc;
 }
 
+enum { CTL_TAIL_NAME = CTL_LONG_ONLY(0) };
+
 struct ctl_tail_args {
 	int follow;
 	int64_t lines;
@@ -433,30 +431,22 @@ ctl_tail_option(int c, const char *value, void *arg, char **cause)
 
 	switch (c) {
 	case 'f': a->follow = 1; return 0;
-	case 'N': a->glob = value; return 0;
+	case CTL_TAIL_NAME: a->glob = value; return 0;
 	case 'n': return ctl_parse_count("--lines", value, 0, INT64_MAX, &a->lines, cause);
 	default: return -1;
 	}
 }
 
-int
+static int
 ctl_tail(struct ctl *ctl, int argc, char **argv, char **cause)
 {
-	static const struct option longopts[] = {
-		{ "follow", no_argument, NULL, 'f' },
-		{ "lines", required_argument, NULL, 'n' },
-		{ "name", required_argument, NULL, 'N' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	struct ctl_tail_args a = { .lines = 10 };
 	sqlite3_stmt *st;
 	int64_t after;
 	outbox *ob;
 	int rc;
 
-	if ((rc = ctl_parse_options(argc, argv, ":fn:h", longopts, ctl_tail_option, &a, 0,
-	    cause)) != 0)
+	if ((rc = ctl_parse_options(ctl, argc, argv, ctl_tail_option, &a, 0, cause)) != 0)
 		return rc;
 	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
 		return rc;
@@ -469,3 +459,20 @@ ctl_tail(struct ctl *ctl, int argc, char **argv, char **cause)
 	outbox_close(ob);
 	return rc;
 }
+
+static const struct ctl_option ctl_tail_options[] = {
+	{ 'f', "follow", NULL,
+	  "keep printing events as they are committed (until interrupted)" },
+	{ 'n', "lines", "N", "start with the last N events (default 10)" },
+	{ CTL_TAIL_NAME, "name", "GLOB", "only events whose name matches" },
+	{ 0, NULL, NULL, NULL }
+};
+
+const struct ctl_entry ctl_tail_entry = {
+	.name = "tail",
+	.usage = "[-f] [-n N] [--name GLOB]",
+	.summary = "print the newest events as envelopes (JSON lines); -f: and new ones as they "
+	    "commit",
+	.options = ctl_tail_options,
+	.exec = ctl_tail,
+};

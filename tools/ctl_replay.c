@@ -1,7 +1,8 @@
 /*
  * ctl_replay.c: outboxctl replay (put retrying, failed or delivered events back in line
- * for a sink, in one transaction the relay picks up while it runs) and purge (delete old
- * delivered events in small transactions, with the relay's own retention statement).
+ * for a sink, or rewind its cursor, in one transaction the relay picks up while it runs)
+ * and purge (delete old delivered events in small transactions, with the relay's own
+ * retention statement). Every write is the store's.
  */
 #include "config.h"
 
@@ -16,51 +17,16 @@
 
 /* ---- replay ----------------------------------------------------------------------------- */
 
+enum { CTL_REPLAY_SINCE = CTL_LONG_ONLY(0), CTL_REPLAY_UNTIL = CTL_LONG_ONLY(1) };
+
 struct ctl_replay_args {
-	int failed;
-	const char *id;
-	const char *name;
-	int64_t since, until;	/* unix ms; INT64_MIN / INT64_MAX: not given */
+	struct store_replay_select sel;
+	const char *id;		/* --id as given: an id, or a seq */
 	int64_t from_seq;	/* 0: not given */
-	const char *sink;
 	int dry_run;
+	struct ctl_progress bar;
+	int64_t done;		/* pairs replayed so far, for the bar */
 };
-
-/*
- * Retry rows chosen by --failed/--name/--since/--until/--id (all given must hold), and
- * delivered events chosen by --id. ?2 says whether any retry-row selector was given.
- */
-#define CTL_REPLAY_ROWS \
-    "SELECT r.sink, o.seq, o.id, o.name, r.state FROM outbox_retry r " \
-    "JOIN outbox o ON o.seq = r.seq " \
-    "WHERE (?1 IS NULL OR r.sink = ?1) AND (?2 = 0 OR r.state = 'failed') " \
-    "AND (?3 IS NULL OR o.id = ?3) AND (?4 IS NULL OR o.name GLOB ?4) " \
-    "AND o.created_at >= ?5 AND o.created_at < ?6 AND ?7 " \
-    "UNION ALL " \
-    "SELECT s.name, o.seq, o.id, o.name, 'delivered' FROM outbox_sink s " \
-    "JOIN outbox o ON o.id = ?3 " \
-    "WHERE (?1 IS NULL OR s.name = ?1) AND o.seq <= s.cursor AND " CTL_FILTER_MATCH " " \
-    "AND o.created_at >= ?5 AND o.created_at < ?6 " \
-    "AND NOT EXISTS (SELECT 1 FROM outbox_retry r WHERE r.sink = s.name AND r.seq = o.seq)"
-
-static const char ctl_replay_select[] =
-    CTL_REPLAY_ROWS " ORDER BY 2, 1";
-
-static const char ctl_replay_count[] =
-    "SELECT count(*) FROM (" CTL_REPLAY_ROWS ")";
-
-static const char ctl_replay_retry[] =
-    "INSERT INTO outbox_retry(sink, seq, state, attempts, next_attempt_at, last_error, "
-    "updated_at) VALUES (?1, ?2, 'retry', 0, 0, NULL, " CTL_SQL_NOW_MS ") "
-    "ON CONFLICT(sink, seq) DO UPDATE SET state = 'retry', attempts = 0, "
-    "next_attempt_at = 0, last_error = NULL, updated_at = excluded.updated_at";
-
-static const char ctl_replay_rewind[] =
-    "UPDATE outbox_sink SET cursor = ?2 WHERE (?1 IS NULL OR name = ?1) AND cursor > ?2";
-
-static const char ctl_replay_rewind_count[] =
-    "SELECT count(*) FROM outbox_sink s JOIN outbox o ON o.seq >= ?2 AND o.seq <= s.cursor "
-    "WHERE (?1 IS NULL OR s.name = ?1) AND " CTL_FILTER_MATCH;
 
 static int
 ctl_replay_option(int c, const char *value, void *arg, char **cause)
@@ -68,40 +34,35 @@ ctl_replay_option(int c, const char *value, void *arg, char **cause)
 	struct ctl_replay_args *a = arg;
 
 	switch (c) {
-	case 'f': a->failed = 1; return 0;
+	case 'f': a->sel.failed = 1; return 0;
 	case 'i': a->id = value; return 0;
-	case 'n': a->name = value; return 0;
-	case 's': a->sink = value; return 0;
+	case 'n': a->sel.name = value; return 0;
+	case 's': a->sel.sink = value; return 0;
 	case 'D': a->dry_run = 1; return 0;
-	case 'S': return ctl_parse_time("--since", value, &a->since, cause);
-	case 'U': return ctl_parse_time("--until", value, &a->until, cause);
+	case CTL_REPLAY_SINCE: return ctl_parse_time("--since", value, &a->sel.since, cause);
+	case CTL_REPLAY_UNTIL: return ctl_parse_time("--until", value, &a->sel.until, cause);
 	case 'F': return ctl_parse_count("--from-seq", value, 1, INT64_MAX, &a->from_seq, cause);
 	default: return -1;
 	}
 }
 
+/* Is any selector of events given (besides --from-seq)? */
 static int
-ctl_replay_parse(int argc, char **argv, struct ctl_replay_args *a, char **cause)
+ctl_replay_selected(const struct ctl_replay_args *a)
 {
-	static const struct option longopts[] = {
-		{ "failed", no_argument, NULL, 'f' },
-		{ "id", required_argument, NULL, 'i' },
-		{ "name", required_argument, NULL, 'n' },
-		{ "since", required_argument, NULL, 'S' },
-		{ "until", required_argument, NULL, 'U' },
-		{ "from-seq", required_argument, NULL, 'F' },
-		{ "sink", required_argument, NULL, 's' },
-		{ "dry-run", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	return a->sel.failed || a->id != NULL || a->sel.name != NULL ||
+	    a->sel.since != INT64_MIN || a->sel.until != INT64_MAX;
+}
+
+static int
+ctl_replay_parse(struct ctl *ctl, int argc, char **argv, struct ctl_replay_args *a,
+    char **cause)
+{
 	int rc;
 
-	if ((rc = ctl_parse_options(argc, argv, ":fi:n:F:s:Dh", longopts, ctl_replay_option, a,
-	    0, cause)) != 0)
+	if ((rc = ctl_parse_options(ctl, argc, argv, ctl_replay_option, a, 0, cause)) != 0)
 		return rc;
-	if (!a->failed && a->id == NULL && a->name == NULL && a->from_seq == 0 &&
-	    a->since == INT64_MIN && a->until == INT64_MAX) {
+	if (!ctl_replay_selected(a) && a->from_seq == 0) {
 		*cause = xasprintf("say what to replay: --failed, --id, --name, --since, --until "
 		    "or --from-seq");
 		return CTL_USAGE;
@@ -109,103 +70,50 @@ ctl_replay_parse(int argc, char **argv, struct ctl_replay_args *a, char **cause)
 	return 0;
 }
 
+/* Each pair replayed: a line with --dry-run, a step of the progress bar. */
 static void
-ctl_replay_bind(sqlite3_stmt *st, const struct ctl_replay_args *a)
+ctl_replay_each(const struct store_replay_row *row, void *arg)
 {
-	int selected = a->failed || a->id != NULL || a->name != NULL || a->since != INT64_MIN ||
-	    a->until != INT64_MAX;
+	struct ctl_replay_args *a = arg;
 
-	sqlite3_bind_text(st, 1, a->sink, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 2, a->failed);
-	sqlite3_bind_text(st, 3, a->id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, a->name, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, a->since);
-	sqlite3_bind_int64(st, 6, a->until);
-	sqlite3_bind_int(st, 7, selected);
+	if (a->dry_run)
+		printf("%s\t%" PRId64 "\t%s\t%s\t%s\n", row->sink, row->seq, row->id, row->name,
+		    row->state);
+	ctl_progress_update(&a->bar, ++a->done);
 }
 
-/* How many rows the selectors choose: to size the progress bar. */
+/* Replay the pairs the selectors choose; *n says how many. */
 static int
-ctl_replay_total(sqlite3 *db, const struct ctl_replay_args *a, int64_t *total, char **cause)
+ctl_replay_events(struct store *st, struct ctl_replay_args *a, int64_t *n, char **cause)
 {
-	sqlite3_stmt *st;
-	int rc;
-
-	if (ctl_prepare(db, ctl_replay_count, &st, cause) != 0)
-		return CTL_ERROR;
-	ctl_replay_bind(st, a);
-	rc = sqlite3_step(st);
-	*total = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW ? 0 : ctl_sql_error(db, cause);
-}
-
-/* Replay the rows chosen by the selectors; *n says how many. */
-static int
-ctl_replay_events(sqlite3 *db, const struct ctl_replay_args *a, int64_t *n, char **cause)
-{
-	sqlite3_stmt *sel = NULL, *upd = NULL;
-	struct ctl_progress bar;
 	int64_t total;
 	int rc;
 
 	*n = 0;
-	if (ctl_replay_total(db, a, &total, cause) != 0)
+	if (!ctl_replay_selected(a))
+		return 0;
+	if (store_replay_count(st, &a->sel, &total, cause) != 0)
 		return CTL_ERROR;
-	if (ctl_prepare(db, ctl_replay_select, &sel, cause) != 0 ||
-	    ctl_prepare(db, ctl_replay_retry, &upd, cause) != 0) {
-		rc = CTL_ERROR;
-		goto out;
-	}
-	ctl_replay_bind(sel, a);
-	ctl_progress_start(&bar, "replay", total);
-	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
-		ctl_progress_update(&bar, ++*n);
-		if (a->dry_run) {
-			printf("%s\t%lld\t%s\t%s\t%s\n", sqlite3_column_text(sel, 0),
-			    (long long)sqlite3_column_int64(sel, 1), sqlite3_column_text(sel, 2),
-			    sqlite3_column_text(sel, 3), sqlite3_column_text(sel, 4));
-			continue;
-		}
-		sqlite3_bind_value(upd, 1, sqlite3_column_value(sel, 0));
-		sqlite3_bind_int64(upd, 2, sqlite3_column_int64(sel, 1));
-		if (sqlite3_step(upd) != SQLITE_DONE) {
-			rc = ctl_sql_error(db, cause);
-			goto out_bar;
-		}
-		sqlite3_reset(upd);
-	}
-	rc = rc == SQLITE_DONE ? 0 : ctl_sql_error(db, cause);
-out_bar:
-	ctl_progress_end(&bar);
-out:
-	sqlite3_finalize(sel);
-	sqlite3_finalize(upd);
-	return rc;
+	ctl_progress_start(&a->bar, "replay", total);
+	rc = store_replay(st, &a->sel, a->dry_run, ctl_replay_each, a, n, cause);
+	ctl_progress_end(&a->bar);
+	return rc == 0 ? 0 : CTL_ERROR;
 }
 
 /* --from-seq: rewind the cursors (or count what that would deliver again). */
 static int
-ctl_replay_cursor(sqlite3 *db, const struct ctl_replay_args *a, int64_t *n, char **cause)
+ctl_replay_cursor(struct store *st, const struct ctl_replay_args *a, int64_t *n, char **cause)
 {
-	sqlite3_stmt *st;
 	int rc;
 
 	*n = 0;
 	if (a->from_seq == 0)
 		return 0;
-	if (ctl_prepare(db, a->dry_run ? ctl_replay_rewind_count : ctl_replay_rewind, &st,
-	    cause) != 0)
-		return CTL_ERROR;
-	sqlite3_bind_text(st, 1, a->sink, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, a->dry_run ? a->from_seq : a->from_seq - 1);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		*n = sqlite3_column_int64(st, 0);
-	else if (rc == SQLITE_DONE)
-		*n = sqlite3_changes(db);
-	sqlite3_finalize(st);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : ctl_sql_error(db, cause);
+	if (a->dry_run)
+		rc = store_rewind_count(st, a->sel.sink, a->from_seq, n, cause);
+	else
+		rc = store_rewind(st, a->sel.sink, a->from_seq, n, cause);
+	return rc == 0 ? 0 : CTL_ERROR;
 }
 
 static void
@@ -221,38 +129,83 @@ ctl_replay_report(const struct ctl_replay_args *a, int64_t events, int64_t sinks
 	free(more);
 }
 
-int
+/* --id: the event's seq, or an error if there is none. */
+static int
+ctl_replay_find(sqlite3 *db, struct ctl_replay_args *a, char **cause)
+{
+	int rc;
+
+	if (a->id == NULL)
+		return 0;
+	if ((rc = ctl_event_seq(db, a->id, &a->sel.seq, cause)) != 1)
+		return rc;
+	*cause = xasprintf("no such event with id or seq '%s'", a->id);
+	return CTL_ERROR;
+}
+
+/* In one transaction: the relay sees all of the replay or none of it. */
+static int
+ctl_replay_run(struct store *st, sqlite3 *db, struct ctl_replay_args *a, char **cause)
+{
+	int64_t events = 0, sinks = 0;
+	int rc;
+
+	if (store_begin(st, cause) != 0)
+		return CTL_ERROR;
+	if ((rc = ctl_sink_exists(db, a->sel.sink, cause)) == 0 &&
+	    (rc = ctl_replay_find(db, a, cause)) == 0 &&
+	    (rc = ctl_replay_events(st, a, &events, cause)) == 0)
+		rc = ctl_replay_cursor(st, a, &sinks, cause);
+	if (rc != 0 || a->dry_run)
+		store_rollback(st);
+	else if (store_commit(st, cause) != 0)
+		rc = CTL_ERROR;
+	if (rc == 0)
+		ctl_replay_report(a, events, sinks);
+	return rc;
+}
+
+static int
 ctl_replay(struct ctl *ctl, int argc, char **argv, char **cause)
 {
-	struct ctl_replay_args a = { .since = INT64_MIN, .until = INT64_MAX };
-	int64_t events = 0, sinks = 0;
-	sqlite3 *db;
+	struct ctl_replay_args a = { .sel = { .since = INT64_MIN, .until = INT64_MAX } };
+	struct store *st;
 	outbox *ob;
 	int rc;
 
-	if ((rc = ctl_replay_parse(argc, argv, &a, cause)) != 0)
+	if ((rc = ctl_replay_parse(ctl, argc, argv, &a, cause)) != 0)
 		return rc;
 	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
 		return rc;
-	db = outbox_db(ob);
-	/* One transaction: the relay sees all of the replay or none of it. */
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
-		rc = ctl_sql_error(db, cause);
-		goto out;
-	}
-	if ((rc = ctl_sink_exists(db, a.sink, cause)) == 0 &&
-	    (rc = ctl_replay_events(db, &a, &events, cause)) == 0)
-		rc = ctl_replay_cursor(db, &a, &sinks, cause);
-	if (rc != 0 || a.dry_run)
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
-	else if (sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		rc = ctl_sql_error(db, cause);
-	if (rc == 0)
-		ctl_replay_report(&a, events, sinks);
-out:
-	outbox_close(ob);
+	if (store_adopt(&st, ob, cause) != 0)
+		return CTL_ERROR;
+	rc = ctl_replay_run(st, outbox_db(ob), &a, cause);
+	store_close(st);
 	return rc;
 }
+
+static const struct ctl_option ctl_replay_options[] = {
+	{ 'f', "failed", NULL, "only the events that failed (state 'failed'): dead letters" },
+	{ 'i', "id", "ID", "this event (an id, or a seq), even if it was delivered" },
+	{ 'n', "name", "GLOB", "delivered, retrying or failed events whose name matches" },
+	{ CTL_REPLAY_SINCE, "since", "TIME",
+	  "delivered, retrying or failed events created at or after TIME" },
+	{ CTL_REPLAY_UNTIL, "until", "TIME",
+	  "delivered, retrying or failed events created before TIME" },
+	{ 'F', "from-seq", "N", "rewind the cursor: deliver again every event from seq N" },
+	{ 's', "sink", "S", "only this sink (default: every sink)" },
+	{ 'D', "dry-run", NULL, "print what would be replayed and change nothing" },
+	{ 0, NULL, NULL, NULL }
+};
+
+const struct ctl_entry ctl_replay_entry = {
+	.name = "replay",
+	.usage = "(--failed | --id ID | --name GLOB | --since TIME | --until TIME | "
+	    "--from-seq N)... [--sink S] [--dry-run]",
+	.summary = "put events back in line for a sink (safe while outboxd runs)",
+	.options = ctl_replay_options,
+	.exec = ctl_replay,
+};
 
 /* ---- purge ------------------------------------------------------------------------------ */
 
@@ -276,19 +229,12 @@ ctl_purge_option(int c, const char *value, void *arg, char **cause)
 }
 
 static int
-ctl_purge_parse(int argc, char **argv, struct ctl_purge_args *a, char **cause)
+ctl_purge_parse(struct ctl *ctl, int argc, char **argv, struct ctl_purge_args *a,
+    char **cause)
 {
-	static const struct option longopts[] = {
-		{ "older-than", required_argument, NULL, 'o' },
-		{ "batch", required_argument, NULL, 'b' },
-		{ "dry-run", no_argument, NULL, 'D' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	int rc;
 
-	if ((rc = ctl_parse_options(argc, argv, ":o:b:Dh", longopts, ctl_purge_option, a, 0,
-	    cause)) != 0)
+	if ((rc = ctl_parse_options(ctl, argc, argv, ctl_purge_option, a, 0, cause)) != 0)
 		return rc;
 	if (a->older_than < 0) {
 		*cause = xasprintf("say how old: --older-than DURATION (e.g. 7d)");
@@ -321,7 +267,7 @@ ctl_purge_run(struct store *st, int64_t cutoff, int batch, int64_t total, int64_
 	return CTL_ERROR;
 }
 
-int
+static int
 ctl_purge(struct ctl *ctl, int argc, char **argv, char **cause)
 {
 	struct ctl_purge_args a = { .older_than = -1, .batch = 1000 };
@@ -330,7 +276,7 @@ ctl_purge(struct ctl *ctl, int argc, char **argv, char **cause)
 	outbox *ob;
 	int rc;
 
-	if ((rc = ctl_purge_parse(argc, argv, &a, cause)) != 0)
+	if ((rc = ctl_purge_parse(ctl, argc, argv, &a, cause)) != 0)
 		return rc;
 	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
 		return rc;
@@ -346,3 +292,18 @@ ctl_purge(struct ctl *ctl, int argc, char **argv, char **cause)
 	store_close(st);
 	return rc;
 }
+
+static const struct ctl_option ctl_purge_options[] = {
+	{ 'o', "older-than", "D", "events created more than D ago (30m, 12h, 7d)" },
+	{ 'b', "batch", "N", "events per transaction (default 1000)" },
+	{ 'D', "dry-run", NULL, "print how many would be deleted and change nothing" },
+	{ 0, NULL, NULL, NULL }
+};
+
+const struct ctl_entry ctl_purge_entry = {
+	.name = "purge",
+	.usage = "--older-than DURATION [--batch N] [--dry-run]",
+	.summary = "delete delivered events older than DURATION, in small transactions",
+	.options = ctl_purge_options,
+	.exec = ctl_purge,
+};

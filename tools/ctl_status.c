@@ -1,6 +1,6 @@
 /*
  * ctl_status.c: outboxctl status (each sink's backlog from the outbox_status view, with a
- * health verdict for monitoring) and sinks (list the sinks, forget one).
+ * health verdict for monitoring) and sinks (list the sinks, forget one through the store).
  */
 #include "config.h"
 
@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "store.h"
 #include "util.h"
 
 /* ---- status ----------------------------------------------------------------------------- */
@@ -146,22 +147,16 @@ ctl_status_option(int c, const char *value, void *arg, char **cause)
 	return c == 'a' ? ctl_parse_duration("--max-age", value, &a->max_age, cause) : -1;
 }
 
-int
+static int
 ctl_status(struct ctl *ctl, int argc, char **argv, char **cause)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "max-age", required_argument, NULL, 'a' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	struct ctl_status_args a = { .max_age = -1 };
 	struct ctl_status_totals tot = { .oldest = -1 };
 	char *events = NULL;
 	int rc, version;
 	outbox *ob;
 
-	rc = ctl_parse_options(argc, argv, ":ja:h", longopts, ctl_status_option, &a, 0, cause);
+	rc = ctl_parse_options(ctl, argc, argv, ctl_status_option, &a, 0, cause);
 	if (rc != 0)
 		return rc;
 	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
@@ -179,6 +174,21 @@ ctl_status(struct ctl *ctl, int argc, char **argv, char **cause)
 	outbox_close(ob);
 	return rc;
 }
+
+static const struct ctl_option ctl_status_options[] = {
+	{ 'j', "json", NULL, "one JSON object per sink and line" },
+	{ 'a', "max-age", "D", "unhealthy (exit 3) when the oldest undelivered event is older\n"
+	  "than D (10m, 2h, 7d); failed events are always unhealthy" },
+	{ 0, NULL, NULL, NULL }
+};
+
+const struct ctl_entry ctl_status_entry = {
+	.name = "status",
+	.usage = "[--json] [--max-age DURATION]",
+	.summary = "show each sink's cursor, backlog and progress; exit 3 if unhealthy",
+	.options = ctl_status_options,
+	.exec = ctl_status,
+};
 
 /* ---- sinks ------------------------------------------------------------------------------ */
 
@@ -238,39 +248,24 @@ ctl_sinks_confirm(const char *sink, char **cause)
 }
 
 static int
-ctl_sinks_rm(sqlite3 *db, const char *sink, int yes, char **cause)
+ctl_sinks_rm(outbox *ob, const char *sink, int yes, char **cause)
 {
-	int rc;
+	struct store *st;
 	int64_t retry;
-	sqlite3_stmt *st = NULL;
+	int rc;
 
-	if ((rc = ctl_sink_exists(db, sink, cause)) != 0)
-		return rc;
-	if (!yes && (rc = ctl_sinks_confirm(sink, cause)) != 0)
-		return rc;
-	if (sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
-		return ctl_sql_error(db, cause);
-	if ((rc = ctl_prepare(db, "DELETE FROM outbox_retry WHERE sink = ?1", &st, cause)) == 0) {
-		sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ctl_sql_error(db, cause);
-		retry = sqlite3_changes(db);
-		sqlite3_finalize(st);
-	}
-	if (rc == 0 && (rc = ctl_prepare(db, "DELETE FROM outbox_sink WHERE name = ?1", &st,
-	    cause)) == 0) {
-		sqlite3_bind_text(st, 1, sink, -1, SQLITE_STATIC);
-		rc = sqlite3_step(st) == SQLITE_DONE ? 0 : ctl_sql_error(db, cause);
-		sqlite3_finalize(st);
-	}
-	if (rc == 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
-		rc = ctl_sql_error(db, cause);
-	if (rc != 0) {
-		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+	if ((rc = ctl_sink_exists(outbox_db(ob), sink, cause)) != 0 ||
+	    (!yes && (rc = ctl_sinks_confirm(sink, cause)) != 0)) {
+		outbox_close(ob);
 		return rc;
 	}
-	printf("forgot sink '%s' and its %" PRId64 " retrying or failed event%s\n", sink, retry,
-	    retry == 1 ? "" : "s");
-	return 0;
+	if (store_adopt(&st, ob, cause) != 0)
+		return CTL_ERROR;
+	if ((rc = store_sink_remove(st, sink, &retry, cause)) == 0)
+		printf("forgot sink '%s' and its %" PRId64 " retrying or failed event%s\n", sink,
+		    retry, retry == 1 ? "" : "s");
+	store_close(st);
+	return rc == 0 ? 0 : CTL_ERROR;
 }
 
 struct ctl_sinks_args {
@@ -293,21 +288,14 @@ ctl_sinks_option(int c, const char *value, void *arg, char **cause)
 	return 0;
 }
 
-int
+static int
 ctl_sinks(struct ctl *ctl, int argc, char **argv, char **cause)
 {
-	static const struct option longopts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "yes", no_argument, NULL, 'y' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
 	struct ctl_sinks_args a = { 0 };
 	outbox *ob;
 	int rc, rm;
 
-	if ((rc = ctl_parse_options(argc, argv, ":jyh", longopts, ctl_sinks_option, &a, 2,
-	    cause)) != 0)
+	if ((rc = ctl_parse_options(ctl, argc, argv, ctl_sinks_option, &a, 2, cause)) != 0)
 		return rc;
 	rm = optind < argc && strcmp(argv[optind], "rm") == 0;
 	if (optind < argc && !rm) {
@@ -325,9 +313,22 @@ ctl_sinks(struct ctl *ctl, int argc, char **argv, char **cause)
 	if ((rc = ctl_open(ctl, OUTBOX_OPEN_EXISTING, &ob, cause)) != 0)
 		return rc;
 	if (rm)
-		rc = ctl_sinks_rm(outbox_db(ob), argv[optind + 1], a.yes, cause);
-	else
-		rc = ctl_sinks_list(outbox_db(ob), a.json, cause);
+		return ctl_sinks_rm(ob, argv[optind + 1], a.yes, cause);
+	rc = ctl_sinks_list(outbox_db(ob), a.json, cause);
 	outbox_close(ob);
 	return rc;
 }
+
+static const struct ctl_option ctl_sinks_options[] = {
+	{ 'j', "json", NULL, "one JSON object per sink and line" },
+	{ 'y', "yes", NULL, "rm: do not ask for confirmation" },
+	{ 0, NULL, NULL, NULL }
+};
+
+const struct ctl_entry ctl_sinks_entry = {
+	.name = "sinks",
+	.usage = "[--json] | sinks rm NAME [--yes]",
+	.summary = "list the sinks recorded in DB, or forget one",
+	.options = ctl_sinks_options,
+	.exec = ctl_sinks,
+};

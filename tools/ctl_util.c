@@ -19,23 +19,49 @@
 /* ---- command line ----------------------------------------------------------------------- */
 
 void
-ctl_usage_line(FILE *f, const struct ctl_command *cmd)
+ctl_usage_line(FILE *f, const struct ctl_entry *entry)
 {
-	if (cmd == NULL)
+	if (entry == NULL)
 		fprintf(f, "usage: outboxctl [-d DB] COMMAND [ARGS]   (outboxctl --help lists "
 		    "the commands)\n");
 	else
-		fprintf(f, "usage: outboxctl [-d DB] %s%s%s\n", cmd->name, *cmd->args != '\0' ?
-		    " " : "", cmd->args);
+		fprintf(f, "usage: outboxctl [-d DB] %s%s%s\n", entry->name,
+		    *entry->usage != '\0' ? " " : "", entry->usage);
+}
+
+/* Help columns: "  -k, --key K         help", later lines of the help under the first. */
+#define CTL_HELP_INDENT 22
+
+static void
+ctl_usage_option(FILE *f, const struct ctl_option *o)
+{
+	char *opt = xasprintf("--%s%s%s", o->name, o->arg != NULL ? " " : "",
+	    o->arg != NULL ? o->arg : "");
+	const char *p, *nl;
+
+	if (o->value < CTL_LONG_ONLY(0))
+		fprintf(f, "  -%c, %-16s", o->value, opt);
+	else
+		fprintf(f, "      %-16s", opt);
+	for (p = o->help; (nl = strchr(p, '\n')) != NULL; p = nl + 1)
+		fprintf(f, "%.*s\n%*s", (int)(nl - p), p, CTL_HELP_INDENT, "");
+	fprintf(f, "%s\n", p);
+	free(opt);
 }
 
 void
-ctl_usage_command(FILE *f, const struct ctl_command *cmd)
+ctl_usage_command(FILE *f, const struct ctl_entry *entry)
 {
-	ctl_usage_line(f, cmd);
-	fprintf(f, "\n%c%s.\n", toupper((unsigned char)cmd->summary[0]), cmd->summary + 1);
-	if (cmd->options != NULL)
-		fprintf(f, "\nOptions:\n%s", cmd->options);
+	const struct ctl_option *o;
+
+	ctl_usage_line(f, entry);
+	fprintf(f, "\n%c%s.\n", toupper((unsigned char)entry->summary[0]),
+	    entry->summary + 1);
+	if (entry->options == NULL)
+		return;
+	fprintf(f, "\nOptions:\n");
+	for (o = entry->options; o->name != NULL; o++)
+		ctl_usage_option(f, o);
 }
 
 int
@@ -53,11 +79,6 @@ ctl_bad_option(int c, int argc, char **argv, char **cause)
 	return CTL_USAGE;
 }
 
-const struct option ctl_help_only[] = {
-	{ "help", no_argument, NULL, 'h' },
-	{ NULL, 0, NULL, 0 }
-};
-
 int
 ctl_json_option(int c, const char *value, void *arg, char **cause)
 {
@@ -69,25 +90,57 @@ ctl_json_option(int c, const char *value, void *arg, char **cause)
 	return 0;
 }
 
-int
-ctl_parse_options(int argc, char **argv, const char *shortopts, const struct option *longopts,
-    ctl_option_fn option, void *arg, int max_operands, char **cause)
+/* getopt_long's short option string and long options for entry, with -h/--help. */
+static void
+ctl_getopt_tables(const struct ctl_entry *entry, char **shortopts, struct option **longopts)
 {
-	int c, rc;
+	const struct ctl_option *o;
+	size_t n = 0;
+	char *p;
 
-	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+	for (o = entry->options; o != NULL && o->name != NULL; o++)
+		n++;
+	*longopts = xcalloc(n + 2, sizeof **longopts);
+	*shortopts = p = xcalloc(2 * n + 3, 1);
+	*p++ = ':';
+	for (n = 0, o = entry->options; o != NULL && o->name != NULL; o++, n++) {
+		(*longopts)[n].name = o->name;
+		(*longopts)[n].has_arg = o->arg != NULL ? required_argument : no_argument;
+		(*longopts)[n].val = o->value;
+		if (o->value >= CTL_LONG_ONLY(0))
+			continue;
+		*p++ = (char)o->value;
+		if (o->arg != NULL)
+			*p++ = ':';
+	}
+	(*longopts)[n].name = "help";
+	(*longopts)[n].val = 'h';
+	*p = 'h';
+}
+
+int
+ctl_parse_options(struct ctl *ctl, int argc, char **argv, ctl_option_fn option, void *arg,
+    int max_operands, char **cause)
+{
+	struct option *longopts;
+	char *shortopts;
+	int c, rc = 0;
+
+	ctl_getopt_tables(ctl->entry, &shortopts, &longopts);
+	while (rc == 0 && (c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		if (c == 'h') {
-			ctl_usage_command(stdout, ctl_current);
-			return CTL_HELP;
+			ctl_usage_command(stdout, ctl->entry);
+			rc = CTL_HELP;
+			break;
 		}
 		rc = option != NULL && c != '?' && c != ':' ? option(c, optarg, arg, cause) : -1;
 		if (rc == -1)
-			return ctl_bad_option(c, argc, argv, cause);
-		if (rc != 0)
-			return rc;
+			rc = ctl_bad_option(c, argc, argv, cause);
 	}
-	if (argc - optind <= max_operands)
-		return 0;
+	free(shortopts);
+	free(longopts);
+	if (rc != 0 || argc - optind <= max_operands)
+		return rc;
 	*cause = xasprintf("unexpected argument '%s'", argv[optind + max_operands]);
 	return CTL_USAGE;
 }
@@ -251,6 +304,29 @@ ctl_sink_exists(sqlite3 *db, const char *sink, char **cause)
 		return ctl_sql_error(db, cause);
 	*cause = xasprintf("no sink named '%s'", sink);
 	return CTL_ERROR;
+}
+
+int
+ctl_event_seq(sqlite3 *db, const char *which, int64_t *seq, char **cause)
+{
+	sqlite3_stmt *st;
+	char *why = NULL;
+	int rc;
+
+	if (ctl_prepare(db, "SELECT seq FROM outbox WHERE id = ?1 OR seq = ?2 "
+	    "ORDER BY id = ?1 DESC LIMIT 1", &st, cause) != 0)
+		return CTL_ERROR;
+	sqlite3_bind_text(st, 1, which, -1, SQLITE_STATIC);
+	if (util_parse_int(which, 1, INT64_MAX, seq, &why) == 0)
+		sqlite3_bind_int64(st, 2, *seq);
+	free(why);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*seq = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+		return rc == SQLITE_ROW ? 0 : 1;
+	return ctl_sql_error(db, cause);
 }
 
 int
