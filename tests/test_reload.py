@@ -111,7 +111,7 @@ class TestReload(BrokerCase):
         self.write(relay, text='{"outbox.database": "%s",\n "sinks": {},\n}\n' % self.db.path)
         self.reload(relay, "reload refused")
         self.assertRegex(relay.log(), r"reload refused, the running configuration stays: "
-                         r"\S+relay-\d+\.json:3:\d+: invalid JSON")
+                         r"\S+relay-\d+\.json:\d+:\d+: invalid JSON")
         seen = len(self.sub.received())
         wait_for(lambda: len(self.sub.received()) > seen + 50, 20,
                  what="messages after the refused reload")
