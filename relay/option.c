@@ -236,8 +236,9 @@ option_parse_strings(const struct conf_option *o, const cJSON *v, const char *wh
 		out->v[out->n++] = xstrdup(v->valuestring);
 		return 0;
 	}
-	cJSON_ArrayForEach(item, v)
+	cJSON_ArrayForEach(item, v) {
 		out->v[out->n++] = xstrdup(item->valuestring);
+	}
 	return 0;
 }
 
@@ -264,7 +265,7 @@ static int
 option_parse(const struct conf_option *o, void *base, const cJSON *v, const char *where,
     const char *key, char **cause)
 {
-	int64_t i64;
+	int64_t i64 = 0;
 	char **s;
 
 	switch (o->type) {

@@ -45,17 +45,17 @@ struct option_strings {
 struct conf_option {
 	const char *name;
 	const char *alias;             /* the same option under another name, or NULL */
-	enum option_type type;
 	size_t offset;                 /* of the field in the struct the table fills */
 	int64_t min, max;              /* OPTION_INT, OPTION_INT64, OPTION_NUMBER */
 	const char *def;               /* the default as written in the file, or NULL */
 	const char *const *choices;    /* OPTION_CHOICE: NULL-terminated */
-	int flags;
 	const char *help;              /* one line, for outbox(5) */
+	enum option_type type;
+	int flags;
 };
 
 /* Tables end with a row whose name is NULL. */
-#define OPTION_END { NULL, NULL, OPTION_OTHER, 0, 0, 0, NULL, NULL, 0, NULL }
+#define OPTION_END { .name = NULL }
 
 /* Set every field of base to its row's default (zero/NULL where there is none). */
 void option_defaults(const struct conf_option *table, void *base);

@@ -58,7 +58,8 @@ xreallocarray(void *p, size_t n, size_t size)
 {
 	if (size != 0 && n > SIZE_MAX / size)
 		util_out_of_memory();
-	if ((p = realloc(p, n * size)) == NULL && n * size != 0)
+	/* Never 0 bytes: realloc(p, 0) may free p and return NULL. */
+	if ((p = realloc(p, n * size > 0 ? n * size : 1)) == NULL)
 		util_out_of_memory();
 	return p;
 }
