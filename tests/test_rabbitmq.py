@@ -274,13 +274,15 @@ class TestFailures(RabbitCase):
         NODE.ctl("add_user", user, pw)
         self.addCleanup(NODE.ctl, "delete_user", user, check=False)
         NODE.ctl("set_permissions", "-p", "/", user, ".*", ".*", ".*")
+        # A small confirm window keeps the relay publishing a batch for seconds, so that
+        # the close (rabbitmqctl takes a second or two) lands inside one, not between two.
         r = self.relay(self.config(rabbitmq__connectionString=NODE.url(user, pw),
-                                   relay__batch_size=10000))
+                                   rabbitmq__confirm_window=32, relay__batch_size=10000))
         r.start()
         self.db.insert("first", {})
         self.drained()   # connected, queue declared
         NODE.ctl("change_password", user, "changed")
-        n = 30000
+        n = 20000
         self.db.insert_many([("e", {"i": i, "pad": "p" * 200}) for i in range(n)])
         wait_for(lambda: self.depth() >= 1000, 30, interval=0.005,
                  what="the batch to get going")
