@@ -11,7 +11,7 @@
 
 #include "log.h"
 
-static enum log_level log_level = LOG_INFO;
+static enum log_level log_level = LOG_LEVEL_INFO;
 static FILE *log_file;     /* NULL: stderr */
 static char *log_path;
 

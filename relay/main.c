@@ -268,7 +268,7 @@ main_log_level(const struct main_args *a, const struct conf *cf)
 {
 	int level = cf->log_level + a->verbosity;
 
-	log_set_level(level < LOG_ERROR ? LOG_ERROR : level > LOG_DEBUG ? LOG_DEBUG : level);
+	log_set_level(level < LOG_LEVEL_ERROR ? LOG_LEVEL_ERROR : level > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG : level);
 }
 
 /* Load the configuration: at start-up, and again on SIGHUP (relay_options.load). */
@@ -290,19 +290,21 @@ main_run(struct main_args *a, struct conf *cf)
 	    .load = main_load, .load_arg = a };
 	struct store *st = NULL;
 	struct wake *wake;
+	enum store_error kind;
 	char *cause = NULL;
 	int status, lock_fd = -1;
 
 	/* Open (and so check) the database first, so that no lock file is left next to a
 	 * file that is missing or not an outbox. */
-	if (store_open(&st, cf->database, &status, &cause) != 0) {
+	if (store_open(&st, cf->database, &kind, &cause) != 0) {
 		log_error("%s", cause);
 		free(cause);
-		return status;
+		return kind == STORE_ERR_MISSING ? EXIT_NO_DATABASE :
+		    kind == STORE_ERR_NOT_OUTBOX ? EXIT_NOT_OUTBOX : EXIT_RUNTIME;
 	}
 	if ((status = main_lock(cf->database, a->standby, &lock_fd)) != 0) {
 		store_close(st);
-		return status < 0 ? 0 : status;
+		return status < 0 ? EXIT_OK : status;
 	}
 	wake = wake_open(cf->database, main_signal_pipe[0]);
 	log_info("outboxd %s relaying %s (%zu sink%s, batch %d)", PACKAGE_VERSION, cf->database,

@@ -374,7 +374,7 @@ relay_connect(struct relay *r, struct relay_sink *rs)
 	/* The first failure warns; the next few say when the next try is; then silence but
 	 * for the reminders. */
 	if (rs->failures <= RELAY_RETRIES_LOGGED) {
-		log_msg(rs->failures == 1 ? LOG_WARN : LOG_INFO, "sink %s: cannot connect: %s "
+		log_msg(rs->failures == 1 ? LOG_LEVEL_WARN : LOG_LEVEL_INFO, "sink %s: cannot connect: %s "
 		    "(attempt %d; retrying in %s%s)", rs->sk->name, cause, rs->failures, text,
 		    rs->failures == RELAY_RETRIES_LOGGED ? ", then quiet but for a reminder "
 		    "every minute" : "");
@@ -395,7 +395,7 @@ relay_connection_lost(struct relay *r, struct relay_sink *rs, const char *cause)
 	int64_t now = util_monotonic_ms();
 
 	/* One warning per outage: a broker that keeps dropping us is logged at debug level. */
-	log_msg(rs->drops == 0 ? LOG_WARN : LOG_DEBUG, "sink %s: connection lost: %s "
+	log_msg(rs->drops == 0 ? LOG_LEVEL_WARN : LOG_LEVEL_DEBUG, "sink %s: connection lost: %s "
 	    "(reconnecting)", rs->sk->name, cause != NULL ? cause : "unknown error");
 	sink_disconnect(rs->sk);
 	/* The outage starts now, if reconnecting fails (relay_connect's reminders count it). */

@@ -141,14 +141,6 @@ store_error(struct store *st, char **cause, const char *what)
 	return -1;
 }
 
-static int
-store_exit_status(int rc)
-{
-	if (rc == OUTBOX_ESCHEMA)
-		return STORE_EXIT_NOT_OUTBOX;
-	return 1;
-}
-
 /* Prepare every statement on st->ob's connection. */
 static int
 store_prepare(struct store *st, char **cause)
@@ -165,7 +157,7 @@ store_prepare(struct store *st, char **cause)
 }
 
 int
-store_open(struct store **out, const char *path, int *exit_status, char **cause)
+store_open(struct store **out, const char *path, enum store_error *kind, char **cause)
 {
 	struct store *st = xcalloc(1, sizeof *st);
 	int rc;
@@ -178,17 +170,17 @@ store_open(struct store **out, const char *path, int *exit_status, char **cause)
 		if (access(path, F_OK) != 0 && errno == ENOENT) {
 			*cause = xasprintf("database '%s' does not exist (create it with: outboxctl -d "
 			    "%s init)", path, path);
-			*exit_status = STORE_EXIT_MISSING;
+			*kind = STORE_ERR_MISSING;
 		} else {
 			*cause = xstrdup(outbox_errmsg(st->ob));
-			*exit_status = store_exit_status(rc);
+			*kind = rc == OUTBOX_ESCHEMA ? STORE_ERR_NOT_OUTBOX : STORE_ERR_OTHER;
 		}
 		outbox_close(st->ob);
 		free(st);
 		return -1;
 	}
 	if (store_prepare(st, cause) != 0) {
-		*exit_status = 1;
+		*kind = STORE_ERR_OTHER;
 		store_close(st);
 		return -1;
 	}

@@ -14,9 +14,12 @@
 
 struct store;
 
-/* Exit statuses for a database that cannot be used (see outboxd(8)). */
-#define STORE_EXIT_NOT_OUTBOX 65
-#define STORE_EXIT_MISSING    66
+/* Why a database cannot be opened; main maps each to an exit status (exit.h). */
+enum store_error {
+	STORE_ERR_OTHER,       /* the database failed */
+	STORE_ERR_NOT_OUTBOX,  /* no outbox schema, or one newer than this code */
+	STORE_ERR_MISSING      /* no such file */
+};
 
 /* An event as read for publishing; strings are malloc'd, freed by store_event_clear. */
 struct store_event {
@@ -47,10 +50,9 @@ struct store_outcome {
 };
 
 /*
- * Open and migrate the database (through liboutbox). On failure *exit_status is the
- * process exit status that fits (65 not an outbox, 66 missing, 1 otherwise).
+ * Open and migrate the database (through liboutbox). On failure *kind says why.
  */
-int store_open(struct store **out, const char *path, int *exit_status, char **cause);
+int store_open(struct store **out, const char *path, enum store_error *kind, char **cause);
 /* A store over a handle opened elsewhere (outboxctl's, which never migrates); the store
  * owns ob from then on, even on failure. */
 int store_adopt(struct store **out, outbox *ob, char **cause);

@@ -134,7 +134,7 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(cf.backoff_max_ms, 300000);
 	ck_assert_double_eq(cf.backoff_multiplier, 2.0);
 	ck_assert_int_eq(cf.retention_ms, 0);
-	ck_assert_int_eq(cf.log_level, LOG_INFO);
+	ck_assert_int_eq(cf.log_level, LOG_LEVEL_INFO);
 	/* No sink configured: one stdout sink, every event, no prefix. */
 	ck_assert_uint_eq(cf.nsinks, 1);
 	ck_assert_str_eq(cf.sinks[0].name, "stdout");
@@ -202,7 +202,7 @@ START_TEST(test_every_key)
 	ck_assert_int_eq(cf.backoff_initial_ms, 20);
 	ck_assert_int_eq(cf.backoff_max_ms, 200);
 	ck_assert_double_eq(cf.backoff_multiplier, 1.5);
-	ck_assert_int_eq(cf.log_level, LOG_DEBUG);
+	ck_assert_int_eq(cf.log_level, LOG_LEVEL_DEBUG);
 	ck_assert_uint_eq(cf.nsinks, 1);
 	ck_assert_str_eq(cf.sinks[0].name, "stdout");
 	ck_assert_str_eq(cf.sinks[0].where, "stdout");

@@ -193,7 +193,7 @@ setup(void)
 	enqueued = 0;
 	memset(&fake, 0, sizeof fake);
 	memset(&cf, 0, sizeof cf);
-	log_set_level(LOG_WARN);
+	log_set_level(LOG_LEVEL_WARN);
 }
 
 static void
@@ -254,10 +254,11 @@ run_once(void)
 	const struct relay_options opt = { .once = 1, .stop = &fake_stop, .sink_ops = ops };
 	struct store *st = NULL;
 	struct wake *w;
+	enum store_error kind;
 	char *cause = NULL;
 	int status;
 
-	ck_assert_msg(store_open(&st, db_path, &status, &cause) == 0, "store_open: %s", cause);
+	ck_assert_msg(store_open(&st, db_path, &kind, &cause) == 0, "store_open: %s", cause);
 	w = wake_open(db_path, -1);
 	ck_assert_ptr_nonnull(w);
 	fake_stop = 0;

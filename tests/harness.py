@@ -16,6 +16,7 @@
 import atexit
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -33,10 +34,20 @@ OUTBOXD = os.path.join(BUILDDIR, "relay", "outboxd")
 OUTBOXCTL = os.path.join(BUILDDIR, "tools", "outboxctl")
 SCHEMA = os.path.join(SRCDIR, "schema", "outbox.sql")
 
-# Exit statuses of outboxd (relay-contract).
-EXIT_OK = 0
-EXIT_UNREACHABLE = 75
-EXIT_CONFIG = 78
+
+
+def read_exit_statuses(path=os.path.join(SRCDIR, "relay", "exit.h")):
+    """{"EXIT_OK": 0, ...}: the exit statuses of outboxd and outboxctl, from the one file
+    that defines them."""
+    with open(path) as f:
+        found = re.findall(r"^#define (EXIT_[A-Z_]+)\s+(\d+)", f.read(), re.M)
+    if not found:
+        raise AssertionError("no exit statuses in %s" % path)
+    return {name: int(value) for name, value in found}
+
+
+EXIT_STATUSES = read_exit_statuses()
+globals().update(EXIT_STATUSES)  # EXIT_OK, EXIT_CONFIG, ... as module names
 
 
 # ---- small things -----------------------------------------------------------------------

@@ -140,6 +140,19 @@ class TestManPages(unittest.TestCase):
                 self.assertEqual(r.stderr, "", "%s at %s columns" % (page, width))
                 self.assertIn("NAME", r.stdout)
 
+    def test_outboxd_exit_statuses_are_documented(self):
+        """Every status of relay/exit.h that outboxd uses is in --help and outboxd(8)."""
+        names = ("EXIT_OK", "EXIT_RUNTIME", "EXIT_USAGE", "EXIT_LOCKED", "EXIT_NOT_OUTBOX",
+                 "EXIT_NO_DATABASE", "EXIT_UNREACHABLE", "EXIT_CONFIG")
+        r = subprocess.run([harness.OUTBOXD, "--help"], capture_output=True, text=True)
+        usage = " ".join(r.stdout.split("Exit status:")[1].split())
+        with open(os.path.join(MAN_DIR, "outboxd.8")) as f:
+            man = f.read().split(".SH EXIT STATUS")[1].split(".SH ")[0]
+        for name in names:
+            status = harness.EXIT_STATUSES[name]
+            self.assertRegex(usage, r"(^|, )%d " % status, "%s in --help" % name)
+            self.assertIn(".B %d\n" % status, man, "%s in outboxd(8)" % name)
+
     def test_outbox5_options_match_the_tables(self):
         with open(os.path.join(MAN_DIR, "outbox.5")) as f:
             _, section, _ = split_options(f.read())

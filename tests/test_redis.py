@@ -17,8 +17,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tap  # noqa: E402
-from harness import (EXIT_UNREACHABLE, FAST_RETRIES, OUTBOXD, BrokerCase,  # noqa: E402
-                     OutboxDB, RedisServer, Subscriber, TempDir, wait_for)
+from harness import (EXIT_CONFIG, EXIT_UNREACHABLE, FAST_RETRIES, OUTBOXD,  # noqa: E402
+                     BrokerCase, OutboxDB, RedisServer, Subscriber, TempDir, wait_for)
 
 tap.require_programs("redis-server", OUTBOXD)
 
@@ -310,7 +310,7 @@ class TestPubSub(RedisCase):
         r = self.relay(None, ["--db", self.db.path, "--redis",
                               "rediss://:t0p-secret@127.0.0.1:6379"])
         rc, log = r.once()
-        self.assertEqual(rc, 78, log)
+        self.assertEqual(rc, EXIT_CONFIG, log)
         self.assertIn("rediss:// (TLS) is not supported by this build", log)
         self.assertNotIn("t0p-secret", log)
 

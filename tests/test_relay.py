@@ -24,10 +24,10 @@ from harness import OutboxDB, Relay, TempDir, wait_for  # noqa: E402
 
 tap.require_programs(harness.OUTBOXD)
 
-EXIT_USAGE = 2
-EXIT_LOCKED = 3
-EXIT_NOT_OUTBOX = 65
-EXIT_MISSING = 66
+EXIT_USAGE = harness.EXIT_USAGE
+EXIT_LOCKED = harness.EXIT_LOCKED
+EXIT_NOT_OUTBOX = harness.EXIT_NOT_OUTBOX
+EXIT_MISSING = harness.EXIT_NO_DATABASE
 
 # One log line: "2026-11-22T13:50:11.136Z outboxd[42] error: ..."
 LOG_LINE = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z outboxd\[\d+\] (\w+): (.*)")

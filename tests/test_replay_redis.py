@@ -12,8 +12,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
-from harness import (OUTBOXCTL, OUTBOXD, BrokerCase, OutboxDB, RedisServer,  # noqa: E402
-                     Subscriber, TempDir, wait_for)
+from harness import (EXIT_UNHEALTHY, OUTBOXCTL, OUTBOXD, BrokerCase,  # noqa: E402
+                     OutboxDB, RedisServer, Subscriber, TempDir, wait_for)
 
 tap.require_programs("redis-server", OUTBOXD, OUTBOXCTL)
 
@@ -48,7 +48,7 @@ class TestReplayToRedis(BrokerCase):
         wait_for(lambda: len(self.db.failed_rows()) == 3, 20, what="3 failed events")
         status = subprocess.run([OUTBOXCTL, "-d", self.db.path, "status"],
                                 capture_output=True, text=True)
-        self.assertEqual(status.returncode, 3, status.stdout)
+        self.assertEqual(status.returncode, EXIT_UNHEALTHY, status.stdout)
         failed = [json.loads(x) for x in self.outboxctl("ls", "--state", "failed",
                                                        "--json").splitlines()]
         self.assertEqual([f["id"] for f in failed], ids)

@@ -17,12 +17,9 @@
 #include <cjson/cJSON.h>
 #include <sqlite3.h>
 
+#include "exit.h"
 #include "outbox.h"
 
-#define CTL_EXIT_OK        0
-#define CTL_EXIT_ERROR     1
-#define CTL_EXIT_USAGE     2
-#define CTL_EXIT_UNHEALTHY 3
 
 /* Command results besides 0. */
 #define CTL_ERROR     (-1) /* runtime error, with a cause */

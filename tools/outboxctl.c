@@ -56,22 +56,22 @@ ctl_usage_full(FILE *f)
 static int
 ctl_finish(const struct ctl *ctl, int rc, char *cause)
 {
-	int status = CTL_EXIT_OK;
+	int status = EXIT_OK;
 
 	if (rc == CTL_USAGE) {
 		fprintf(stderr, "outboxctl: %s\n", cause);
 		ctl_usage_line(stderr, ctl->entry);
-		status = CTL_EXIT_USAGE;
+		status = EXIT_USAGE;
 	} else if (rc == CTL_UNHEALTHY) {
-		status = CTL_EXIT_UNHEALTHY;
+		status = EXIT_UNHEALTHY;
 	} else if (rc != 0 && rc != CTL_HELP) {
 		fprintf(stderr, "outboxctl: %s\n", cause != NULL ? cause : "failed");
-		status = CTL_EXIT_ERROR;
+		status = EXIT_RUNTIME;
 	}
 	free(cause);
-	if (fflush(stdout) != 0 && status == CTL_EXIT_OK) {
+	if (fflush(stdout) != 0 && status == EXIT_OK) {
 		fprintf(stderr, "outboxctl: cannot write the output\n");
-		status = CTL_EXIT_ERROR;
+		status = EXIT_RUNTIME;
 	}
 	return status;
 }
@@ -156,7 +156,7 @@ main(int argc, char **argv)
 	if (ctl.database != NULL && *ctl.database == '\0')
 		ctl.database = NULL;
 	if ((rc = ctl_global_options(&ctl, argc, argv, &cause)) != 0)
-		return rc == 1 ? CTL_EXIT_OK : ctl_finish(&ctl, rc, cause);
+		return rc == 1 ? EXIT_OK : ctl_finish(&ctl, rc, cause);
 	if (optind >= argc)
 		return ctl_finish(&ctl, CTL_USAGE, xasprintf("no command given"));
 	if ((ctl.entry = ctl_find(argv[optind])) == NULL)

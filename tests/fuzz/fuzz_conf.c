@@ -36,7 +36,7 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	/* Unknown keys are warned about on every run: not what is being tested. */
-	log_set_level(LOG_ERROR);
+	log_set_level(LOG_LEVEL_ERROR);
 	if ((fuzz_fd = memfd_create("fuzz_conf.json", MFD_CLOEXEC)) == -1 ||
 	    fchmod(fuzz_fd, 0600) == -1) {
 		perror("fuzz_conf: memfd_create");
@@ -61,7 +61,7 @@ fuzz_accepted(const struct conf *cf)
 	    cf->backoff_max_ms <= 86400000, "%d %d", cf->backoff_initial_ms, cf->backoff_max_ms);
 	FUZZ_CHECK(cf->backoff_multiplier >= 1.0 && cf->backoff_multiplier <= 100.0, "%g",
 	    cf->backoff_multiplier);
-	FUZZ_CHECK(cf->log_level >= -1 && cf->log_level <= LOG_DEBUG, "%d", cf->log_level);
+	FUZZ_CHECK(cf->log_level >= -1 && cf->log_level <= LOG_LEVEL_DEBUG, "%d", cf->log_level);
 	FUZZ_CHECK(cf->nsinks >= 1, "no sink");
 	for (i = 0; i < cf->nsinks; i++) {
 		const struct conf_sink *cs = &cf->sinks[i];
