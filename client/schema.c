@@ -159,18 +159,28 @@ schema_migrate_locked(sqlite3 *db, int create, char *err, size_t errlen)
 	return OUTBOX_OK;
 }
 
+/* user_version, or an error naming why it cannot be read. */
+static int
+schema_read_version(sqlite3 *db, int *version, char *err, size_t errlen)
+{
+	int rc = schema_user_version(db, version);
+
+	if (rc == SQLITE_NOTADB)
+		return schema_fail(err, errlen, OUTBOX_ESCHEMA, "not an SQLite database");
+	if (rc != SQLITE_OK)
+		return schema_fail(err, errlen, OUTBOX_ESQLITE, "cannot read user_version: %s",
+		    sqlite3_errmsg(db));
+	return OUTBOX_OK;
+}
+
 int
 schema_migrate(sqlite3 *db, int create, char *err, size_t errlen)
 {
 	int version, rc;
 
 	/* Fast path without a write lock: the usual case is an up-to-date database. */
-	rc = schema_user_version(db, &version);
-	if (rc == SQLITE_NOTADB)
-		return schema_fail(err, errlen, OUTBOX_ESCHEMA, "not an SQLite database");
-	if (rc != SQLITE_OK)
-		return schema_fail(err, errlen, OUTBOX_ESQLITE, "cannot read user_version: %s",
-		    sqlite3_errmsg(db));
+	if ((rc = schema_read_version(db, &version, err, errlen)) != OUTBOX_OK)
+		return rc;
 	if (version == OUTBOX_SCHEMA_VERSION)
 		return schema_check(db, version, err, errlen);
 	/* Refused before any lock is taken: the file is left exactly as it was. */
@@ -200,12 +210,8 @@ schema_verify(sqlite3 *db, char *err, size_t errlen)
 {
 	int version, rc;
 
-	rc = schema_user_version(db, &version);
-	if (rc == SQLITE_NOTADB)
-		return schema_fail(err, errlen, OUTBOX_ESCHEMA, "not an SQLite database");
-	if (rc != SQLITE_OK)
-		return schema_fail(err, errlen, OUTBOX_ESQLITE, "cannot read user_version: %s",
-		    sqlite3_errmsg(db));
+	if ((rc = schema_read_version(db, &version, err, errlen)) != OUTBOX_OK)
+		return rc;
 	if ((rc = schema_check(db, version, err, errlen)) != OUTBOX_OK)
 		return rc;
 	if (version == 0)
