@@ -298,6 +298,15 @@ option_parse(const struct conf_option *o, void *base, const cJSON *v, const char
 		    OPTION_FIELD(base, o, struct option_strings), cause);
 	case OPTION_PATTERNS:
 		return option_parse_patterns(v, where, key, OPTION_FIELD(base, o, char *), cause);
+	case OPTION_OBJECT:
+		if (!cJSON_IsObject(v))
+			return option_type_error(where, key, "an object", v, o->flags & OPTION_SECRET,
+			    cause);
+		s = OPTION_FIELD(base, o, char *);
+		free(*s);
+		if ((*s = cJSON_PrintUnformatted(v)) == NULL)
+			abort();
+		return 0;
 	case OPTION_OTHER:
 		break;
 	}
@@ -410,6 +419,7 @@ option_free(const struct conf_option *table, void *base)
 		switch (o->type) {
 		case OPTION_STRING:
 		case OPTION_PATTERNS:
+		case OPTION_OBJECT:
 			free(*OPTION_FIELD(base, o, char *));
 			*OPTION_FIELD(base, o, char *) = NULL;
 			break;
@@ -440,6 +450,7 @@ option_copy(const struct conf_option *table, void *dst, const void *src)
 		switch (o->type) {
 		case OPTION_STRING:
 		case OPTION_PATTERNS:
+		case OPTION_OBJECT:
 			s = *OPTION_CFIELD(src, o, char *);
 			*OPTION_FIELD(dst, o, char *) = s != NULL ? xstrdup(s) : NULL;
 			break;
@@ -486,6 +497,7 @@ option_equal(const struct conf_option *table, const void *a, const void *b)
 		switch (o->type) {
 		case OPTION_STRING:
 		case OPTION_PATTERNS:
+		case OPTION_OBJECT:
 			if (!option_streq(*OPTION_CFIELD(a, o, char *), *OPTION_CFIELD(b, o, char *)))
 				return 0;
 			break;

@@ -57,6 +57,11 @@ struct sink_rabbitmq {
 	int queue_gone;             /* a return through the default exchange: no queue */
 };
 
+static amqp_table_entry_t *sink_rabbitmq_table(const char *json, int *n, cJSON **tree,
+    char ***texts);
+static void sink_rabbitmq_table_free(amqp_table_entry_t *entries, int n, cJSON *tree,
+    char **texts);
+
 static void
 sink_rabbitmq_open(struct sink *sk)
 {
@@ -144,17 +149,29 @@ sink_rabbitmq_socket(struct sink_rabbitmq *r, const struct amqp_url *au, char **
 static int
 sink_rabbitmq_declare(struct sink_rabbitmq *r, char **cause)
 {
-	amqp_table_t none = amqp_empty_table;
+	amqp_table_t args = amqp_empty_table;
+	amqp_table_entry_t *entries;
+	cJSON *tree = NULL;
+	char **texts;
+	int n;
 
-	if (r->o->exchange[0] != '\0')
+	if (r->o->exchange[0] != '\0') {
 		amqp_exchange_declare(r->conn, SINK_RABBITMQ_CHANNEL,
 		    amqp_cstring_bytes(r->o->exchange), amqp_cstring_bytes(r->o->exchange_type),
-		    r->o->exchange_declare == SINK_RABBITMQ_PASSIVE, 1, 0, 0, none);
-	else if (r->o->declare_queue)
+		    r->o->exchange_declare == SINK_RABBITMQ_PASSIVE, 1, 0, 0, args);
+	} else if (r->o->declare_queue) {
+		/* No arguments unless asked for: what amqplib's assertQueue(queue) declares. */
+		if ((entries = sink_rabbitmq_table(r->o->queue_arguments, &n, &tree, &texts)) !=
+		    NULL) {
+			args.num_entries = n;
+			args.entries = entries;
+		}
 		amqp_queue_declare(r->conn, SINK_RABBITMQ_CHANNEL, amqp_cstring_bytes(r->o->queue), 0,
-		    1, 0, 0, none);
-	else
+		    1, 0, 0, args);
+		sink_rabbitmq_table_free(entries, n, tree, texts);
+	} else {
 		return 0;
+	}
 	*cause = sink_rabbitmq_reply_error(amqp_get_rpc_reply(r->conn), r->o->exchange[0] != '\0' ?
 	    "cannot declare the exchange" : "cannot declare the queue");
 	return *cause != NULL ? -1 : 0;
@@ -319,10 +336,11 @@ sink_rabbitmq_disconnect(struct sink *sk)
 
 /* ---- publishing -------------------------------------------------------------------- */
 
-/* The event's headers (a JSON object) as an AMQP table. The entries point into *tree and
- * *texts (nested values travel as their JSON text); the caller frees all three. */
+/* A JSON object (an event's headers, queue arguments) as an AMQP table. The entries point
+ * into *tree and *texts (nested values travel as their JSON text); the caller frees all
+ * three with sink_rabbitmq_table_free. */
 static amqp_table_entry_t *
-sink_rabbitmq_headers(const char *json, int *n, cJSON **tree, char ***texts)
+sink_rabbitmq_table(const char *json, int *n, cJSON **tree, char ***texts)
 {
 	amqp_table_entry_t *entries;
 	cJSON *item;
@@ -366,7 +384,7 @@ sink_rabbitmq_headers(const char *json, int *n, cJSON **tree, char ***texts)
 }
 
 static void
-sink_rabbitmq_free_headers(amqp_table_entry_t *entries, int n, cJSON *tree, char **texts)
+sink_rabbitmq_table_free(amqp_table_entry_t *entries, int n, cJSON *tree, char **texts)
 {
 	int i;
 
@@ -400,7 +418,7 @@ sink_rabbitmq_publish_one(struct sink_rabbitmq *r, struct sink_message *m, char 
 	props.message_id = amqp_cstring_bytes(m->id);
 	props.type = amqp_cstring_bytes(m->name);
 	props.timestamp = (uint64_t)(m->created_at / 1000);
-	entries = sink_rabbitmq_headers(m->headers, &n, &tree, &texts);
+	entries = sink_rabbitmq_table(m->headers, &n, &tree, &texts);
 	if (entries != NULL) {
 		props._flags |= AMQP_BASIC_HEADERS_FLAG;
 		props.headers.num_entries = n;
@@ -409,7 +427,7 @@ sink_rabbitmq_publish_one(struct sink_rabbitmq *r, struct sink_message *m, char 
 	status = amqp_basic_publish(r->conn, SINK_RABBITMQ_CHANNEL,
 	    amqp_cstring_bytes(r->o->exchange), amqp_cstring_bytes(key), 1, 0, &props,
 	    (amqp_bytes_t){ m->envelope_len, (void *)m->envelope });
-	sink_rabbitmq_free_headers(entries, n, tree, texts);
+	sink_rabbitmq_table_free(entries, n, tree, texts);
 	if (status != AMQP_STATUS_OK) {
 		*cause = xasprintf("cannot publish: %s", amqp_error_string2(status));
 		return -1;

@@ -11,6 +11,12 @@
 #include "amqp_url.h"
 #include "option.h"
 
+enum sink_rabbitmq_queue_type {
+	SINK_RABBITMQ_CLASSIC,
+	SINK_RABBITMQ_QUORUM,
+	SINK_RABBITMQ_STREAM
+};
+
 enum sink_rabbitmq_declare {
 	SINK_RABBITMQ_DECLARE,
 	SINK_RABBITMQ_PASSIVE
@@ -20,6 +26,8 @@ struct sink_rabbitmq_options {
 	struct option_strings urls;   /* tried in order on connect */
 	char *password;               /* for every URL that has none */
 	char *queue;
+	int queue_type;               /* enum sink_rabbitmq_queue_type */
+	char *queue_arguments;        /* JSON object of queue.declare arguments, or NULL */
 	char *exchange;               /* "": the default exchange */
 	char *exchange_type;
 	int exchange_declare;         /* enum sink_rabbitmq_declare */

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "sink.h"
 #include "sink_rabbitmq.h"
 #include "util.h"
@@ -14,6 +16,7 @@
 #define O(field) offsetof(struct sink_rabbitmq_options, field)
 
 static const char *const sink_rabbitmq_declares[] = { "declare", "passive", NULL };
+static const char *const sink_rabbitmq_queue_types[] = { "classic", "quorum", "stream", NULL };
 
 static const struct conf_option sink_rabbitmq_options[] = {
 	{ .name = "connectionString", .alias = "url", .type = OPTION_STRINGS, .offset = O(urls),
@@ -23,6 +26,13 @@ static const struct conf_option sink_rabbitmq_options[] = {
 	  .flags = OPTION_SECRET, .help = "the password of every URL that gives none" },
 	{ .name = "queue", .alias = "channel-name", .type = OPTION_STRING, .offset = O(queue),
 	  .def = "liquid", .help = "the queue, declared durable through the default exchange" },
+	{ .name = "queue-type", .type = OPTION_CHOICE, .offset = O(queue_type),
+	  .def = "classic", .choices = sink_rabbitmq_queue_types,
+	  .help = "x-queue-type of the declared queue; quorum survives the loss of a minority "
+	  "of a cluster's nodes" },
+	{ .name = "queue-arguments", .type = OPTION_OBJECT, .offset = O(queue_arguments),
+	  .help = "more queue.declare arguments, e.g. {\"x-max-length\": 100000, "
+	  "\"x-overflow\": \"reject-publish\"}" },
 	{ .name = "declare-queue", .type = OPTION_BOOL, .offset = O(declare_queue),
 	  .def = "true", .help = "false: the queue must exist" },
 	{ .name = "exchange", .type = OPTION_STRING, .offset = O(exchange), .def = "",
@@ -92,6 +102,37 @@ sink_rabbitmq_urls(const struct sink_rabbitmq_options *o, const char *where,
 	return 0;
 }
 
+/* queue-type goes into the declare arguments as x-queue-type; one given both ways must
+ * agree. queue_arguments is then all the declare needs. */
+static int
+sink_rabbitmq_queue_arguments(struct sink_rabbitmq_options *o, const char *where,
+    char **cause)
+{
+	const char *type = sink_rabbitmq_queue_types[o->queue_type];
+	cJSON *args, *given;
+	int rc = 0;
+
+	if (o->queue_type == SINK_RABBITMQ_CLASSIC)
+		return 0;
+	args = o->queue_arguments != NULL ? cJSON_Parse(o->queue_arguments) :
+	    cJSON_CreateObject();
+	if (args == NULL)
+		abort();
+	given = cJSON_GetObjectItemCaseSensitive(args, "x-queue-type");
+	if (given != NULL && !(cJSON_IsString(given) && strcmp(given->valuestring, type) == 0)) {
+		*cause = xasprintf("%s: queue-type is %s but queue-arguments has another "
+		    "x-queue-type: give one of them", where, type);
+		rc = -1;
+	} else if (given == NULL) {
+		cJSON_AddStringToObject(args, "x-queue-type", type);
+		free(o->queue_arguments);
+		if ((o->queue_arguments = cJSON_PrintUnformatted(args)) == NULL)
+			abort();
+	}
+	cJSON_Delete(args);
+	return rc;
+}
+
 static int
 sink_rabbitmq_check(void *opts, const char *where, char **cause)
 {
@@ -106,6 +147,8 @@ sink_rabbitmq_check(void *opts, const char *where, char **cause)
 		*cause = xasprintf("%s: tls-cert-file and tls-key-file go together", where);
 		return -1;
 	}
+	if (sink_rabbitmq_queue_arguments(o, where, cause) != 0)
+		return -1;
 	if (o->routing_key == NULL)
 		o->routing_key = xstrdup(o->exchange[0] != '\0' ? "{name}" : o->queue);
 	return 0;

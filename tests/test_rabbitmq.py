@@ -17,7 +17,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tap  # noqa: E402
-from harness import (EXIT_UNREACHABLE, OUTBOXD, BrokerCase, OutboxDB,  # noqa: E402
+from harness import (EXIT_CONFIG, EXIT_UNREACHABLE, OUTBOXD, BrokerCase, OutboxDB,  # noqa: E402
                      TempDir, wait_for)
 from harness_rabbitmq import (RABBIT_BIN, get_messages, start_module_node,  # noqa: E402
                               stop_module_node)
@@ -129,6 +129,49 @@ class TestDelivery(RabbitCase):
         self.assertIn("406 PRECONDITION_FAILED", log)
         self.assertIn("inequivalent arg 'durable'", log)
         self.assertEqual(self.db.cursor("rabbitmq"), 0)
+
+    def queue_info(self):
+        """{name: (type, arguments)} of the node's queues, from rabbitmqctl."""
+        out = NODE.ctl("list_queues", "-q", "--no-table-headers", "name", "type",
+                       "arguments")
+        info = {}
+        for line in out.splitlines():
+            name, qtype, args = line.split("\t", 2)
+            info[name] = (qtype, args)
+        return info
+
+    def test_quorum_queue_with_arguments(self):
+        self.db.insert_many([("user.create", {"u": i}) for i in range(5)])
+        self.once(self.config(rabbitmq__queue_type="quorum",
+                              rabbitmq__queue_arguments={"x-max-length": 1000,
+                                                         "x-overflow": "reject-publish"}))
+        qtype, args = self.queue_info()[self.queue]
+        self.assertEqual(qtype, "quorum")
+        self.assertIn("x-max-length", args)
+        self.assertIn("reject-publish", args)
+        self.assertEqual(len(self.consume(5)), 5)
+        # The same options again: the queue is equivalent, so declaring it passes.
+        self.db.insert("user.create", {"u": 5})
+        self.once(self.config(rabbitmq__queue_type="quorum",
+                              rabbitmq__queue_arguments={"x-max-length": 1000,
+                                                         "x-overflow": "reject-publish"}))
+        self.assertEqual(len(self.consume(1)), 1)
+
+    def test_queue_of_another_type_is_a_clear_error(self):
+        self.ch.queue_declare(self.queue, durable=True)   # classic
+        self.db.insert("user.create", {"u": 1})
+        log = self.once(self.config(rabbitmq__queue_type="quorum"), expect=EXIT_UNREACHABLE)
+        self.assertIn("406 PRECONDITION_FAILED - inequivalent arg 'x-queue-type'", log)
+        self.assertEqual(self.db.cursor("rabbitmq"), 0)
+
+    def test_queue_type_given_twice_differently(self):
+        log = self.once(self.config(rabbitmq__queue_type="quorum",
+                                    rabbitmq__queue_arguments={"x-queue-type": "classic"}),
+                        expect=EXIT_CONFIG)
+        self.assertIn("rabbitmq: queue-type is quorum but queue-arguments has another "
+                      "x-queue-type: give one of them", log)
+        log = self.once(self.config(rabbitmq__queue_arguments=["x"]), expect=EXIT_CONFIG)
+        self.assertIn("rabbitmq.queue-arguments: expected an object, got [\"x\"]", log)
 
     def test_failover_to_the_next_host(self):
         from harness_rabbitmq import rabbit_port

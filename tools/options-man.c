@@ -63,6 +63,9 @@ options_man_values(FILE *f, const struct conf_option *o)
 	case OPTION_PATTERNS:
 		fputs("an array of names or globs", f);
 		break;
+	case OPTION_OBJECT:
+		fputs("a JSON object", f);
+		break;
 	case OPTION_OTHER:
 		break;
 	}
