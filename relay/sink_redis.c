@@ -56,7 +56,8 @@ sink_redis_open(struct sink *sk)
 	/* The type's check accepted these options: this cannot fail. */
 	if (sink_redis_endpoint(sr->o, sk->name, &sr->url, &cause) != 0)
 		abort();
-	sr->desc = redis_url_describe(&sr->url);
+	sr->desc = sr->o->master_name != NULL ? sink_redis_sentinel_describe(sr->o) :
+	    redis_url_describe(&sr->url);
 	if (sr->o->stream_maxlen > 0)
 		snprintf(sr->maxlen, sizeof sr->maxlen, "%" PRId64, sr->o->stream_maxlen);
 	sk->priv = sr;
@@ -227,6 +228,119 @@ broken:
 	return -1;
 }
 
+/*
+ * With replicas-ack, a master with fewer replicas connected than that would take every
+ * batch and then fail its WAIT: call it an outage now, rather than publish batches that
+ * are bound to be published again (as right after a failover, before the old master
+ * comes back as a replica).
+ */
+static int
+sink_redis_check_replicas(struct sink_redis *sr, char **cause)
+{
+	redisReply *reply = redisCommand(sr->c, "INFO replication");
+	const char *at;
+	long replicas = 0;
+
+	if (reply == NULL) {
+		*cause = sink_redis_conn_error(sr, sr->c, errno);
+		return -1;
+	}
+	/* Replicas still loading the master's data do not count: WAIT would not either. */
+	for (at = reply->type == REDIS_REPLY_STRING ? reply->str : ""; (at = strstr(at,
+	    ",state=online,")) != NULL; at++)
+		replicas++;
+	freeReplyObject(reply);
+	if (replicas < sr->o->replicas_ack) {
+		*cause = xasprintf("%s: %ld replica%s online, replicas-ack wants %d", sr->desc,
+		    replicas, replicas == 1 ? "" : "s", sr->o->replicas_ack);
+		return -1;
+	}
+	return 0;
+}
+
+/* What one sentinel says the master's address is; NULL, or why not (malloc'd). */
+static char *
+sink_redis_ask_sentinel(struct sink_redis *sr, const char *host, int port)
+{
+	struct timeval tv = util_timeval_ms(sr->o->connect_timeout_ms);
+	redisContext *c = redisConnectWithTimeout(host, port, tv);
+	redisReply *reply = NULL;
+	char *why = NULL;
+	int64_t master_port;
+
+	if (c == NULL || c->err != 0) {
+		why = xstrdup(c != NULL ? c->errstr : "out of memory");
+		goto out;
+	}
+	redisSetTimeout(c, tv);
+	if (sr->o->sentinel_password != NULL) {
+		reply = redisCommand(c, "AUTH %s", sr->o->sentinel_password);
+		if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+			why = xasprintf("authentication failed: %s", reply != NULL ? reply->str :
+			    c->errstr);
+			goto out;
+		}
+		freeReplyObject(reply);
+	}
+	reply = redisCommand(c, "SENTINEL get-master-addr-by-name %s", sr->o->master_name);
+	if (reply == NULL)
+		why = xstrdup(c->errstr[0] != '\0' ? c->errstr : "no reply");
+	else if (reply->type == REDIS_REPLY_NIL)
+		why = xasprintf("does not know a master named %s", sr->o->master_name);
+	else if (reply->type == REDIS_REPLY_ERROR)
+		why = xstrdup(reply->str);
+	else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+	    reply->element[0]->type != REDIS_REPLY_STRING ||
+	    reply->element[1]->type != REDIS_REPLY_STRING ||
+	    util_parse_int(reply->element[1]->str, 1, 65535, &master_port, &why) != 0) {
+		free(why);
+		why = xstrdup("an unexpected reply to SENTINEL get-master-addr-by-name");
+	} else {
+		free(sr->url.host);
+		sr->url.host = xstrdup(reply->element[0]->str);
+		sr->url.port = (int)master_port;
+	}
+out:
+	if (reply != NULL)
+		freeReplyObject(reply);
+	if (c != NULL)
+		redisFree(c);
+	return why;
+}
+
+/* Ask the sentinels in turn where the master is; on success sr->url points there. */
+static int
+sink_redis_discover(struct sink_redis *sr, char **cause)
+{
+	char *host, *why, *all = NULL, *next, *url;
+	size_t i;
+	int port;
+
+	for (i = 0; i < sr->o->sentinels.n; i++) {
+		if (sink_redis_hostport(sr->o->sentinels.v[i], &host, &port) != 0)
+			continue; /* the type's check refused such a sentinel already */
+		why = sink_redis_ask_sentinel(sr, host, port);
+		free(host);
+		if (why == NULL) {
+			free(all);
+			url = redis_url_describe(&sr->url);
+			free(sr->desc);
+			sr->desc = xasprintf("%s (master %s)", url, sr->o->master_name);
+			free(url);
+			return 0;
+		}
+		next = xasprintf("%s%ssentinel %s: %s", all != NULL ? all : "",
+		    all != NULL ? "; " : "", sr->o->sentinels.v[i], why);
+		free(all);
+		free(why);
+		all = next;
+	}
+	*cause = xasprintf("no sentinel gave the address of master %s: %s",
+	    sr->o->master_name, all != NULL ? all : "no sentinels");
+	free(all);
+	return -1;
+}
+
 static int
 sink_redis_connect(struct sink *sk, char **cause)
 {
@@ -237,6 +351,10 @@ sink_redis_connect(struct sink *sk, char **cause)
 		redisFree(sr->c);
 		sr->c = NULL;
 	}
+	/* Behind Sentinel, the master is wherever the sentinels say now: a failover moved it,
+	 * or a demoted master answered READONLY and the loop reconnects. */
+	if (sr->o->master_name != NULL && sink_redis_discover(sr, cause) != 0)
+		return -1;
 	if (sr->url.path != NULL)
 		sr->c = redisConnectUnixWithTimeout(sr->url.path, ctv);
 	else
@@ -252,7 +370,8 @@ sink_redis_connect(struct sink *sk, char **cause)
 		*cause = xasprintf("%s: cannot set the timeout: %s", sr->desc, sr->c->errstr);
 	else if (sr->url.path == NULL && redisEnableKeepAlive(sr->c) != REDIS_OK)
 		*cause = xasprintf("%s: cannot enable TCP keepalive: %s", sr->desc, sr->c->errstr);
-	if (*cause != NULL || sink_redis_handshake(sr, cause) != 0) {
+	if (*cause != NULL || sink_redis_handshake(sr, cause) != 0 ||
+	    (sr->o->replicas_ack > 0 && sink_redis_check_replicas(sr, cause) != 0)) {
 		redisFree(sr->c);
 		sr->c = NULL;
 		return -1;
@@ -354,6 +473,58 @@ sink_redis_unsent(struct sink_message *msgs, size_t i, size_t n, const char *why
 	}
 }
 
+/* WAIT replicas-ack replicas-ack-timeout-ms, after the batch in the same pipeline. */
+static void
+sink_redis_append_wait(struct sink_redis *sr)
+{
+	char count[16], ms[16];
+	const char *argv[3] = { "WAIT", count, ms };
+	size_t argvlen[3];
+	int i;
+
+	snprintf(count, sizeof count, "%d", sr->o->replicas_ack);
+	snprintf(ms, sizeof ms, "%d", sr->o->replicas_ack_timeout_ms);
+	for (i = 0; i < 3; i++)
+		argvlen[i] = strlen(argv[i]);
+	if (redisAppendCommandArgv(sr->c, 3, argv, argvlen) != REDIS_OK)
+		abort(); /* only on out of memory */
+}
+
+/* WAIT's reply: NULL when enough replicas have the batch, else why not (malloc'd). */
+static char *
+sink_redis_read_wait(struct sink_redis *sr)
+{
+	redisReply *reply;
+	char *why = NULL;
+	int saved;
+
+	if (sink_redis_read(sr->c, &reply) != 0) {
+		saved = errno;
+		return sink_redis_conn_error(sr, sr->c, saved);
+	}
+	if (reply->type == REDIS_REPLY_ERROR)
+		why = xasprintf("%s: WAIT: %s", sr->desc, reply->str);
+	else if (reply->type != REDIS_REPLY_INTEGER || reply->integer < sr->o->replicas_ack)
+		why = xasprintf("%s: only %lld of %d replicas acknowledged the batch within %d ms "
+		    "(replicas-ack)", sr->desc, reply->type == REDIS_REPLY_INTEGER ?
+		    (long long)reply->integer : 0LL, sr->o->replicas_ack,
+		    sr->o->replicas_ack_timeout_ms);
+	freeReplyObject(reply);
+	return why;
+}
+
+/* Messages the master took, but no replica confirmed: not delivered after all. */
+static void
+sink_redis_unreplicated(struct sink_message *msgs, size_t n, const char *why)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (msgs[i].status == SINK_DELIVERED)
+			sink_set_status(&msgs[i], SINK_UNSENT, "%s", why);
+	}
+}
+
 static int
 sink_redis_publish(struct sink *sk, struct sink_message *msgs, size_t n, char **cause)
 {
@@ -387,6 +558,8 @@ sink_redis_publish(struct sink *sk, struct sink_message *msgs, size_t n, char **
 			}
 		}
 	}
+	if (werr == NULL && sr->o->replicas_ack > 0)
+		sink_redis_append_wait(sr);
 	if (werr == NULL && sink_redis_flush(sr->c) != 0) {
 		saved = errno;
 		werr = sink_redis_conn_error(sr, sr->c, saved);
@@ -412,8 +585,14 @@ sink_redis_publish(struct sink *sk, struct sink_message *msgs, size_t n, char **
 			snprintf(transient, sizeof transient, "%s", msgs[i].error);
 		freeReplyObject(reply);
 	}
+	if (werr == NULL && sr->o->replicas_ack > 0)
+		werr = sink_redis_read_wait(sr);
 	if (werr != NULL) {
 		sink_redis_unsent(msgs, i, n, werr);
+		/* Taken by the master is not enough: without the replicas' word it may be lost
+		 * in a failover, so it is published again (duplicates, never loss). */
+		if (sr->o->replicas_ack > 0)
+			sink_redis_unreplicated(msgs, n, werr);
 		*cause = werr;
 		return -1;
 	}
