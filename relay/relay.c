@@ -1029,8 +1029,8 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 		return EXIT_RUNTIME;
 	}
 	relay_watch_sinks(&r);
+	notify_send(opt->notify, "READY=1");
 	relay_watch(&r, 0);
-	notify_send(opt->notify, "READY=1\nSTATUS=%s", r.status);
 	while (!*opt->stop) {
 		if (opt->hup != NULL && *opt->hup) {
 			*opt->hup = 0;
