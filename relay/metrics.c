@@ -72,33 +72,48 @@ struct metrics {
 
 /* ---- the loop's side ------------------------------------------------------------------ */
 
+/* Fields of /proc/self/stat (proc(5) numbers them from 1), f[n] for n in [4, 24]; 0
+ * where unreadable. Field 2, the command, may hold spaces: count from its ')'. */
+#define METRICS_STAT_FIELDS 25
+static void
+metrics_read_stat(unsigned long long f[METRICS_STAT_FIELDS])
+{
+	char buf[4096], *p, *end;
+	FILE *fp;
+	int i;
+
+	memset(f, 0, METRICS_STAT_FIELDS * sizeof *f);
+	if ((fp = fopen("/proc/self/stat", "r")) == NULL)
+		return;
+	if (fgets(buf, sizeof buf, fp) != NULL && (p = strrchr(buf, ')')) != NULL &&
+	    (p = strchr(p + 2, ' ')) != NULL) {
+		for (i = 4; i < METRICS_STAT_FIELDS; i++) {
+			f[i] = strtoull(p, &end, 10);
+			if (end == p)
+				break;
+			p = end;
+		}
+	}
+	fclose(fp);
+}
+
 /* Seconds since boot at which we started, plus the boot time: process_start_time_seconds. */
 static double
 metrics_read_start_time(void)
 {
-	char buf[4096], *p;
-	unsigned long long start = 0, btime = 0;
-	FILE *f;
-	int i;
+	unsigned long long f[METRICS_STAT_FIELDS], btime = 0;
+	char buf[256];
+	FILE *fp;
 
-	if ((f = fopen("/proc/self/stat", "r")) != NULL) {
-		if (fgets(buf, sizeof buf, f) != NULL && (p = strrchr(buf, ')')) != NULL) {
-			/* After the command: field 3 (state) on; starttime is field 22. */
-			for (i = 3, p += 2; i < 22 && p != NULL; i++)
-				p = strchr(p, ' ') != NULL ? strchr(p, ' ') + 1 : NULL;
-			if (p != NULL)
-				start = strtoull(p, NULL, 10);
-		}
-		fclose(f);
-	}
-	if ((f = fopen("/proc/stat", "r")) != NULL) {
-		while (fgets(buf, sizeof buf, f) != NULL) {
+	metrics_read_stat(f);
+	if ((fp = fopen("/proc/stat", "r")) != NULL) {
+		while (fgets(buf, sizeof buf, fp) != NULL) {
 			if (strncmp(buf, "btime ", 6) == 0)
 				btime = strtoull(buf + 6, NULL, 10);
 		}
-		fclose(f);
+		fclose(fp);
 	}
-	return (double)btime + (double)start / (double)sysconf(_SC_CLK_TCK);
+	return (double)btime + (double)f[22] / (double)sysconf(_SC_CLK_TCK);
 }
 
 struct metrics *
@@ -369,22 +384,14 @@ metrics_histograms(struct metrics_buf *b, const struct metrics_sink *sinks, size
 static void
 metrics_process(struct metrics_buf *b, double start_time)
 {
-	unsigned long long utime = 0, stime = 0, vsize = 0, rss = 0;
-	char buf[4096], *p;
+	/* utime(14) stime(15) in clock ticks, vsize(23) in bytes, rss(24) in pages. */
+	unsigned long long f[METRICS_STAT_FIELDS];
 	long fds = 0;
 	struct rlimit rl;
 	struct dirent *de;
 	DIR *dir;
-	FILE *f;
 
-	if ((f = fopen("/proc/self/stat", "r")) != NULL) {
-		/* After "pid (comm) ": state(3) ... utime(14) stime(15) ... vsize(23) rss(24). */
-		if (fgets(buf, sizeof buf, f) != NULL && (p = strrchr(buf, ')')) != NULL &&
-		    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d "
-		    "%*d %*d %*d %*d %*u %llu %llu", &utime, &stime, &vsize, &rss) != 4)
-			utime = stime = vsize = rss = 0;
-		fclose(f);
-	}
+	metrics_read_stat(f);
 	if ((dir = opendir("/proc/self/fd")) != NULL) {
 		while ((de = readdir(dir)) != NULL)
 			fds += de->d_name[0] != '.';
@@ -394,12 +401,12 @@ metrics_process(struct metrics_buf *b, double start_time)
 	metrics_family(b, "process_cpu_seconds_total", "counter",
 	    "Total user and system CPU time spent in seconds.");
 	metrics_printf(b, "process_cpu_seconds_total %.2f\n",
-	    (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK));
+	    (double)(f[14] + f[15]) / (double)sysconf(_SC_CLK_TCK));
 	metrics_family(b, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.");
 	metrics_printf(b, "process_resident_memory_bytes %llu\n",
-	    rss * (unsigned long long)sysconf(_SC_PAGESIZE));
+	    f[24] * (unsigned long long)sysconf(_SC_PAGESIZE));
 	metrics_family(b, "process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes.");
-	metrics_printf(b, "process_virtual_memory_bytes %llu\n", vsize);
+	metrics_printf(b, "process_virtual_memory_bytes %llu\n", f[23]);
 	metrics_family(b, "process_start_time_seconds", "gauge",
 	    "Start time of the process since unix epoch in seconds.");
 	metrics_printf(b, "process_start_time_seconds %.2f\n", start_time);

@@ -547,7 +547,8 @@ relay_record(struct relay *r, struct relay_sink *rs, int64_t to, size_t nout)
 
 /* Count a recorded batch of n messages in the metrics: those up to seq upto. */
 static void
-relay_observe(struct relay *r, struct relay_sink *rs, size_t n, int64_t upto, size_t nout)
+relay_observe(struct relay *r, const struct relay_sink *rs, size_t n, int64_t upto,
+    size_t nout)
 {
 	int64_t failed = 0;
 	size_t i;
