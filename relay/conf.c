@@ -185,6 +185,7 @@ conf_read_file(const char *path, mode_t *mode, char **cause)
 
 static const char *const conf_log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const conf_start_ats[] = { "oldest", "latest", NULL };
+static const char *const conf_log_formats[] = { "text", "json", NULL };
 
 const struct conf_option conf_options[] = {
 	{ .name = "outbox.database", .type = OPTION_STRING, .offset = C(database),
@@ -210,6 +211,12 @@ const struct conf_option conf_options[] = {
 	  .help = "growth of the delay from one attempt to the next" },
 	{ .name = "relay.log-level", .type = OPTION_CHOICE, .offset = C(log_level),
 	  .def = "info", .choices = conf_log_levels, .help = "what the log shows" },
+	{ .name = "relay.log-format", .type = OPTION_CHOICE, .offset = C(log_format),
+	  .def = "text", .choices = conf_log_formats, .help = "text lines, or json: one object "
+	  "a line with ts, level, msg and sink when the line is about one" },
+	{ .name = "metrics.listen", .type = OPTION_STRING, .offset = C(metrics_listen),
+	  .help = "serve /metrics, /healthz and /readyz on 127.0.0.1:9464, [::1]:9464 or a "
+	  "unix socket path (or --metrics); read at start-up only; absent: off" },
 	{ .name = "system.queue-adapter", .type = OPTION_STRING, .offset = C(adapter),
 	  .help = "the type of one sink named after it (redis, rabbitmq or stdout), whose "
 	  "options are the redis.X or rabbitmq.X keys" },

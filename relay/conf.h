@@ -52,6 +52,8 @@ struct conf {
 	int can_use_push_events, can_use_cache, can_use_rabbitmq;
 	struct conf_sink *sinks;
 	size_t nsinks;
+	char *metrics_listen;    /* metrics.listen: ADDR:PORT, [ADDR]:PORT or a socket path */
+	int log_format;          /* enum log_format */
 };
 
 /* The tables, for outbox(5) and its test. */

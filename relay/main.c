@@ -22,6 +22,8 @@
 #include "conf.h"
 #include "exit.h"
 #include "log.h"
+#include "metrics.h"
+#include "notify.h"
 #include "outbox.h"
 #include "redis_url.h"
 #include "relay.h"
@@ -49,7 +51,7 @@ main_usage(FILE *out)
 	fputs(
 	    "usage: outboxd [-c FILE] [--db PATH] [--redis URL | --amqp URL | --stdout]\n"
 	    "               [--channel NAME] [--queue NAME] [--once] [--standby]\n"
-	    "               [-v] [-q] [--log-file PATH]\n"
+	    "               [-v] [-q] [--log-file PATH] [--metrics ADDR:PORT]\n"
 	    "\n"
 	    "Relay the events of an SQLite outbox table to Redis, RabbitMQ or stdout,\n"
 	    "at least once, in order, recording what was delivered.\n"
@@ -69,6 +71,8 @@ main_usage(FILE *out)
 	    "  -v, --verbose       more logging (repeat for debug)\n"
 	    "  -q, --quiet         warnings and errors only\n"
 	    "      --log-file PATH log there instead of stderr\n"
+	    "      --metrics ADDR  serve /metrics, /healthz, /readyz on ADDR:PORT, [ADDR]:PORT\n"
+	    "                      or a unix socket path (metrics.listen)\n"
 	    "  -h, --help          this help\n"
 	    "      --version       versions of outboxd and its libraries\n"
 	    "\n"
@@ -122,7 +126,7 @@ static int
 main_parse_args(int argc, char **argv, struct main_args *a)
 {
 	enum { OPT_DB = 256, OPT_REDIS, OPT_AMQP, OPT_CHANNEL, OPT_QUEUE, OPT_STDOUT, OPT_ONCE,
-	    OPT_STANDBY, OPT_LOG_FILE, OPT_VERSION };
+	    OPT_STANDBY, OPT_LOG_FILE, OPT_VERSION, OPT_METRICS };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "db", required_argument, NULL, OPT_DB },
@@ -136,6 +140,7 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "log-file", required_argument, NULL, OPT_LOG_FILE },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, OPT_VERSION },
 		{ NULL, 0, NULL, 0 }
@@ -167,6 +172,7 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 		case 'v': a->verbosity++; break;
 		case 'q': a->verbosity--; break;
 		case OPT_LOG_FILE: a->log_file = optarg; break;
+		case OPT_METRICS: main_override(a, "metrics.listen", optarg); break;
 		case 'h': main_usage(stdout); return 1;
 		case OPT_VERSION: main_version(); return 1;
 		case ':':
@@ -269,6 +275,7 @@ main_log_level(const struct main_args *a, const struct conf *cf)
 	int level = cf->log_level + a->verbosity;
 
 	log_set_level(level < LOG_LEVEL_ERROR ? LOG_LEVEL_ERROR : level > LOG_LEVEL_DEBUG ? LOG_LEVEL_DEBUG : level);
+	log_set_format(cf->log_format);
 }
 
 /* Load the configuration: at start-up, and again on SIGHUP (relay_options.load). */
@@ -279,7 +286,40 @@ main_load(struct conf *cf, void *arg, char **cause)
 
 	if (conf_load(cf, a->config, a->overrides, cause) != 0)
 		return -1;
+	if (cf->metrics_listen != NULL && metrics_check_listen(cf->metrics_listen, cause) != 0) {
+		conf_free(cf);
+		return -1;
+	}
 	main_log_level(a, cf);
+	return 0;
+}
+
+/*
+ * The metrics, when someone watches: an HTTP listener (metrics.listen) or systemd (its
+ * STATUS= line comes from them). Listening happens once the lock is held, so a standby
+ * relay does not take the port. -1 if the listener cannot start.
+ */
+static int
+main_watch(const struct conf *cf, struct relay_options *opt)
+{
+	char *labels, *cause = NULL;
+
+	opt->notify = notify_open();
+	if (cf->metrics_listen == NULL && opt->notify == NULL)
+		return 0;
+	labels = xasprintf("version=\"%s\",sqlite=\"%s\",hiredis=\"%d.%d.%d\",rabbitmq_c=\"%s\"",
+	    PACKAGE_VERSION, sqlite3_libversion(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH,
+	    amqp_version());
+	opt->metrics = metrics_new(labels);
+	free(labels);
+	if (cf->metrics_listen == NULL)
+		return 0;
+	if (metrics_listen(opt->metrics, cf->metrics_listen, &cause) != 0) {
+		log_error("%s", cause);
+		free(cause);
+		return -1;
+	}
+	log_info("metrics: serving /metrics, /healthz and /readyz on %s", cf->metrics_listen);
 	return 0;
 }
 
@@ -306,10 +346,19 @@ main_run(struct main_args *a, struct conf *cf)
 		store_close(st);
 		return status < 0 ? EXIT_OK : status;
 	}
+	if (main_watch(cf, &opt) != 0) {
+		metrics_free(opt.metrics);
+		notify_close(opt.notify);
+		store_close(st);
+		close(lock_fd);
+		return EXIT_RUNTIME;
+	}
 	wake = wake_open(cf->database, main_signal_pipe[0]);
 	log_info("outboxd %s relaying %s (%zu sink%s, batch %d)", PACKAGE_VERSION, cf->database,
 	    cf->nsinks, cf->nsinks == 1 ? "" : "s", cf->batch_size);
 	status = relay_run(cf, st, wake, &opt);
+	metrics_free(opt.metrics);
+	notify_close(opt.notify);
 	wake_close(wake);
 	store_close(st);
 	close(lock_fd);

@@ -35,6 +35,8 @@
 #define TROUBLE_MS 100
 /* With --once, give up after this many passes in a row that broke. */
 #define ONCE_MAX_BROKEN 5
+/* Read the backlog gauges from the database at most this often (ms). */
+#define WATCH_REFRESH_MS 1000
 
 /* Keys of the events in flight or waiting, within one batch: a small hash set of
  * borrowed strings, cleared between batches. */
@@ -75,6 +77,9 @@ struct relay {
 	struct relay_keyset waiting;        /* keys known to wait behind a retry */
 	int unreachable;                    /* --once: a sink could not be reached */
 	int64_t next_purge_at;
+	double publish_seconds;             /* how long the last publish took */
+	int64_t next_refresh_at;            /* monotonic ms: gauges from the database */
+	char status[512];                   /* the last STATUS= sent to systemd */
 };
 
 static void relay_sink_stop(struct relay_sink *rs);
@@ -356,6 +361,7 @@ relay_connect(struct relay *r, struct relay_sink *rs)
 		}
 		rs->failures = 0;
 		rs->down_since = 0;
+		metrics_sink_reconnected(r->opt->metrics, (size_t)(rs - r->sinks));
 		return 0;
 	}
 	rs->failures++;
@@ -447,10 +453,16 @@ static int
 relay_publish(struct relay *r, struct relay_sink *rs, size_t n)
 {
 	char *cause = NULL;
+	struct timespec t0, t1;
+	int rc;
 
 	if (n == 0)
 		return 0;
-	if (rs->sk->ops->publish(rs->sk, r->msgs, n, &cause) == 0) {
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = rs->sk->ops->publish(rs->sk, r->msgs, n, &cause);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	r->publish_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (rc == 0) {
 		rs->drops = 0;
 		return 0;
 	}
@@ -533,6 +545,20 @@ relay_record(struct relay *r, struct relay_sink *rs, int64_t to, size_t nout)
 	return 0;
 }
 
+/* Count a recorded batch of n messages in the metrics: those up to seq upto. */
+static void
+relay_observe(struct relay *r, const struct relay_sink *rs, size_t n, int64_t upto,
+    size_t nout)
+{
+	int64_t failed = 0;
+	size_t i;
+
+	for (i = 0; i < nout; i++)
+		failed += r->outcomes[i].kind == STORE_FAILED;
+	metrics_batch(r->opt->metrics, (size_t)(rs - r->sinks), r->publish_seconds, r->msgs, n,
+	    upto, failed);
+}
+
 /* Publish the retries of rs that are due. Returns how many were read, -1 on error. */
 static int
 relay_retries(struct relay *r, struct relay_sink *rs)
@@ -564,6 +590,8 @@ relay_retries(struct relay *r, struct relay_sink *rs)
 		}
 	}
 	rc = relay_record(r, rs, rs->cursor, nout);
+	if (rc == 0)
+		relay_observe(r, rs, (size_t)n, INT64_MAX, nout);
 	relay_clear_messages(r, (size_t)n);
 	for (i = 0; i < (size_t)n; i++)
 		store_event_clear(&r->events[i]);
@@ -663,6 +691,8 @@ relay_publish_run(struct relay *r, struct relay_sink *rs, int64_t last_seq, size
 			r->outcomes[kept++] = r->outcomes[i];
 	}
 	rc = relay_record(r, rs, to, kept);
+	if (rc == 0)
+		relay_observe(r, rs, nmsg, to, kept);
 	relay_clear_messages(r, nmsg);
 	return rc != 0 || broken ? -1 : 0;
 }
@@ -791,6 +821,84 @@ relay_idle(struct relay *r)
 	}
 }
 
+/* ---- watching: metrics and systemd ------------------------------------------------- */
+
+/* The metrics follow the sinks, in the loop's order. */
+static void
+relay_watch_sinks(struct relay *r)
+{
+	const char **names = xcalloc(r->nsinks + 1, sizeof *names);
+	size_t i;
+
+	for (i = 0; i < r->nsinks; i++)
+		names[i] = r->sinks[i].sk->name;
+	metrics_set_sinks(r->opt->metrics, names, r->nsinks);
+	free(names);
+}
+
+/* The backlog gauges, from the database: index seeks only, at most once a period. */
+static void
+relay_watch_refresh(struct relay *r)
+{
+	int64_t max_seq, retrying, oldest;
+	char *cause = NULL;
+	size_t i;
+
+	if (store_max_seq(r->st, &max_seq, &cause) == 0) {
+		metrics_max_seq(r->opt->metrics, max_seq);
+		for (i = 0; i < r->nsinks && cause == NULL; i++) {
+			if (store_sink_waiting(r->st, r->sinks[i].sk->name, r->sinks[i].cursor,
+			    &retrying, &oldest, &cause) == 0)
+				metrics_sink_waiting(r->opt->metrics, i, retrying, oldest);
+		}
+	}
+	if (cause != NULL) {
+		log_debug("metrics: %s", cause);
+		free(cause);
+	}
+}
+
+/* A pass ended; backoff_ms is the pause now in force. Feed the metrics and systemd. */
+static void
+relay_watch(struct relay *r, int64_t backoff_ms)
+{
+	int64_t now;
+	char status[sizeof r->status];
+	size_t i;
+
+	notify_watchdog(r->opt->notify);
+	if (r->opt->metrics == NULL)
+		return;
+	for (i = 0; i < r->nsinks; i++)
+		metrics_sink_state(r->opt->metrics, i, r->sinks[i].sk->connected,
+		    r->sinks[i].cursor);
+	metrics_pass(r->opt->metrics, r->cf->poll_interval_ms, backoff_ms);
+	now = util_monotonic_ms();
+	if (now < r->next_refresh_at)
+		return;
+	r->next_refresh_at = now + WATCH_REFRESH_MS;
+	relay_watch_refresh(r);
+	metrics_status(r->opt->metrics, status, sizeof status);
+	if (strcmp(status, r->status) != 0) {
+		memcpy(r->status, status, sizeof status);
+		notify_send(r->opt->notify, "STATUS=%s", status);
+	}
+}
+
+/* Pause ms, feeding the watchdog meanwhile: the loop is alive, only waiting. */
+static void
+relay_pause_watched(struct relay *r, int64_t ms)
+{
+	int64_t step = notify_watchdog_ms(r->opt->notify), t;
+
+	while (ms > 0 && !*r->opt->stop) {
+		t = step > 0 && step < ms ? step : ms;
+		relay_pause(t);
+		ms -= t;
+		notify_watchdog(r->opt->notify);
+	}
+}
+
 /* ---- reload ------------------------------------------------------------------------ */
 
 /* The running sink called name, or NULL. */
@@ -887,6 +995,9 @@ relay_reload(struct relay *r)
 		free(cause);
 		return;
 	}
+	if ((next.metrics_listen == NULL) != (r->cf->metrics_listen == NULL) ||
+	    (next.metrics_listen != NULL && strcmp(next.metrics_listen, r->cf->metrics_listen) != 0))
+		log_warn("metrics.listen changed: it takes effect when outboxd restarts");
 	if (strcmp(next.database, r->cf->database) != 0) {
 		log_error("reload refused, the running configuration stays: outbox.database "
 		    "changed to %s (restart outboxd to relay another database)", next.database);
@@ -899,6 +1010,7 @@ relay_reload(struct relay *r)
 		conf_free(&next);
 		return;
 	}
+	relay_watch_sinks(r);
 	log_info("configuration reloaded (%zu sink%s, batch %d)", r->nsinks,
 	    r->nsinks == 1 ? "" : "s", r->limit);
 }
@@ -917,11 +1029,17 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 		relay_teardown(&r);
 		return EXIT_RUNTIME;
 	}
+	relay_watch_sinks(&r);
+	notify_send(opt->notify, "READY=1");
+	relay_watch(&r, 0);
 	while (!*opt->stop) {
 		if (opt->hup != NULL && *opt->hup) {
 			*opt->hup = 0;
+			notify_send(opt->notify, "RELOADING=1\nMONOTONIC_USEC=%lld",
+			    (long long)util_monotonic_ms() * 1000);
 			log_reopen();
 			relay_reload(&r);
+			notify_send(opt->notify, "READY=1");
 		}
 		work = trouble = 0;
 		for (i = 0; i < r.nsinks && !*opt->stop; i++) {
@@ -950,13 +1068,15 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 				break;
 			}
 			pause_ms = relay_next_pause(&r, pause_ms);
+			relay_watch(&r, pause_ms);
 			relay_idle(&r);
-			relay_pause(pause_ms);
+			relay_pause_watched(&r, pause_ms);
 			poll_us = SETTLE_US;
 			continue;
 		}
 		pause_ms = 0;
 		broken = 0;
+		relay_watch(&r, 0);
 		if (work > 0) {
 			poll_us = SETTLE_US;
 			continue;
@@ -972,13 +1092,18 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 		sleep_us = (int64_t)relay_sleep_ms(&r, cf->poll_interval_ms) * 1000;
 		if (poll_us < sleep_us)
 			sleep_us = poll_us;
+		if (notify_watchdog_ms(opt->notify) > 0 &&
+		    sleep_us > notify_watchdog_ms(opt->notify) * 1000)
+			sleep_us = notify_watchdog_ms(opt->notify) * 1000;
 		if (wake_wait(wake, sleep_us))
 			poll_us = SETTLE_US;
 		else if (poll_us < max_us)
 			poll_us = poll_us * 2 < max_us ? poll_us * 2 : max_us;
 	}
-	if (*opt->stop)
+	if (*opt->stop) {
+		notify_send(opt->notify, "STOPPING=1");
 		log_info("stopping: the batch in flight was recorded");
+	}
 	relay_teardown(&r);
 	return status;
 }

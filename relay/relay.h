@@ -10,6 +10,8 @@
 #include <signal.h>
 
 #include "conf.h"
+#include "metrics.h"
+#include "notify.h"
 #include "store.h"
 #include "wake.h"
 
@@ -22,6 +24,9 @@ struct relay_options {
 	void *load_arg;
 	/* Sink implementations, NULL-terminated; NULL: the built-in ones (tests add fakes). */
 	const struct sink_ops *const *sink_ops;
+	/* Where the loop shows how it is doing; each may be NULL (metrics.h, notify.h). */
+	struct metrics *metrics;
+	struct notify *notify;
 };
 
 /*

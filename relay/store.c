@@ -40,6 +40,9 @@ enum {
 	STORE_REWIND_COUNT,
 	STORE_SINK_FORGET_RETRY,
 	STORE_SINK_FORGET,
+	STORE_MAX_SEQ,
+	STORE_RETRYING,
+	STORE_OLDEST_WAITING,
 	STORE_BEGIN,
 	STORE_COMMIT,
 	STORE_ROLLBACK,
@@ -123,6 +126,17 @@ static const char *const store_sql[STORE_NSTMT] = {
 	    "AND state IN ('retry', 'failed', 'delivered')",
 	[STORE_SINK_FORGET_RETRY] = "DELETE FROM outbox_retry WHERE sink = ?1",
 	[STORE_SINK_FORGET] = "DELETE FROM outbox_sink WHERE name = ?1",
+	/* For the metrics: each is a seek or a range of one index, never a table scan. */
+	[STORE_MAX_SEQ] = "SELECT max(seq) FROM outbox",
+	[STORE_RETRYING] =
+	    "SELECT count(*) FROM outbox_retry WHERE sink = ?1 AND state = 'retry'",
+	/* The first event after the cursor, or the first retrying one (primary key order),
+	 * whichever comes first: seq order is commit order, so it is the oldest. */
+	[STORE_OLDEST_WAITING] =
+	    "SELECT created_at FROM outbox WHERE seq = (SELECT min(s) FROM ("
+	    "SELECT (SELECT seq FROM outbox WHERE seq > ?2 ORDER BY seq LIMIT 1) AS s "
+	    "UNION ALL SELECT (SELECT seq FROM outbox_retry NOT INDEXED WHERE sink = ?1 "
+	    "AND state = 'retry' ORDER BY seq LIMIT 1)))",
 	[STORE_BEGIN] = "BEGIN IMMEDIATE",
 	[STORE_COMMIT] = "COMMIT",
 	[STORE_ROLLBACK] = "ROLLBACK",
@@ -517,6 +531,32 @@ store_sink_backlog(struct store *st, const char *sink, int64_t *n, char **cause)
 	rc = store_one_int(st, s, n, cause, "cannot count the backlog");
 	sqlite3_finalize(s);
 	return rc;
+}
+
+int
+store_max_seq(struct store *st, int64_t *max, char **cause)
+{
+	if (store_one_int(st, store_stmt(st, STORE_MAX_SEQ), max, cause,
+	    "cannot read the last seq") != 0)
+		return -1;
+	if (*max < 0)
+		*max = 0;
+	return 0;
+}
+
+int
+store_sink_waiting(struct store *st, const char *sink, int64_t cursor, int64_t *retrying,
+    int64_t *oldest_at, char **cause)
+{
+	sqlite3_stmt *s = store_stmt(st, STORE_RETRYING);
+
+	store_bind_text(s, 1, sink);
+	if (store_one_int(st, s, retrying, cause, "cannot count the retrying events") != 0)
+		return -1;
+	s = store_stmt(st, STORE_OLDEST_WAITING);
+	store_bind_text(s, 1, sink);
+	sqlite3_bind_int64(s, 2, cursor);
+	return store_one_int(st, s, oldest_at, cause, "cannot read the oldest waiting event");
 }
 
 void

@@ -105,6 +105,14 @@ int store_purge_count(struct store *st, int64_t cutoff, int64_t *n, char **cause
  * those in retry; -1 if the sink has no row. */
 int store_sink_backlog(struct store *st, const char *sink, int64_t *n, char **cause);
 
+/* For the metrics, cheaply (index seeks and one index range, no table scan): the last
+ * seq committed (0 when none), and for a sink the number of its events in state retry and
+ * the created_at of the oldest event waiting for it (after cursor, or retrying), -1 if
+ * none. */
+int store_max_seq(struct store *st, int64_t *max, char **cause);
+int store_sink_waiting(struct store *st, const char *sink, int64_t cursor, int64_t *retrying,
+    int64_t *oldest_at, char **cause);
+
 void store_event_clear(struct store_event *ev);
 
 /* ---- operations (outboxctl) ------------------------------------------------------------ */
