@@ -18,6 +18,7 @@
 
 #include <amqp.h>
 #include <hiredis/hiredis.h>
+#include <mosquitto.h>
 #include <nats/nats.h>
 
 #include "conf.h"
@@ -49,12 +50,12 @@ main_usage(FILE *out)
 {
 	fputs(
 	    "usage: outboxd [-c FILE] [--db PATH]\n"
-	    "               [--redis URL | --amqp URL | --nats URL | --stdout]\n"
+	    "               [--redis URL | --amqp URL | --nats URL | --mqtt URL | --stdout]\n"
 	    "               [--channel NAME] [--queue NAME] [--once] [--standby]\n"
 	    "               [-v] [-q] [--log-file PATH]\n"
 	    "\n"
-	    "Relay the events of an SQLite outbox table to Redis, RabbitMQ, NATS or stdout,\n"
-	    "at least once, in order, recording what was delivered.\n"
+	    "Relay the events of an SQLite outbox table to Redis, RabbitMQ, NATS, MQTT or\n"
+	    "stdout, at least once, in order, recording what was delivered.\n"
 	    "\n"
 	    "  -c, --config FILE   JSON configuration (push-events keys, outbox.*, relay.*, sinks)\n"
 	    "      --db PATH       the outbox database (outbox.database)\n"
@@ -66,6 +67,8 @@ main_usage(FILE *out)
 	    "      --queue NAME    RabbitMQ queue (rabbitmq.channel-name)\n"
 	    "      --nats URL      publish to NATS JetStream: nats://[user:pass@]host:port or\n"
 	    "                      tls://... (system.queue-adapter nats, nats.url)\n"
+	    "      --mqtt URL      publish to MQTT at QoS 1: mqtt[s]://[user:pass@]host:port\n"
+	    "                      (system.queue-adapter mqtt, mqtt.url)\n"
 	    "      --stdout        write envelopes to standard output as JSON lines (default)\n"
 	    "      --once          publish everything due now, then exit\n"
 	    "      --standby       if another relay is active on the database, wait and take\n"
@@ -88,9 +91,12 @@ main_usage(FILE *out)
 static void
 main_version(void)
 {
-	printf("outboxd %s (SQLite %s, hiredis %d.%d.%d, rabbitmq-c %s, nats.c %s)\n",
-	    PACKAGE_VERSION, sqlite3_libversion(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH,
-	    amqp_version(), nats_GetVersion());
+	int major, minor, patch;
+
+	mosquitto_lib_version(&major, &minor, &patch);
+	printf("outboxd %s (SQLite %s, hiredis %d.%d.%d, rabbitmq-c %s, nats.c %s, "
+	    "libmosquitto %d.%d.%d)\n", PACKAGE_VERSION, sqlite3_libversion(), HIREDIS_MAJOR,
+	    HIREDIS_MINOR, HIREDIS_PATCH, amqp_version(), nats_GetVersion(), major, minor, patch);
 }
 
 static void
@@ -126,14 +132,15 @@ main_scrub_url(char *arg)
 static int
 main_parse_args(int argc, char **argv, struct main_args *a)
 {
-	enum { OPT_DB = 256, OPT_REDIS, OPT_AMQP, OPT_NATS, OPT_CHANNEL, OPT_QUEUE, OPT_STDOUT, OPT_ONCE,
-	    OPT_STANDBY, OPT_LOG_FILE, OPT_VERSION };
+	enum { OPT_DB = 256, OPT_REDIS, OPT_AMQP, OPT_NATS, OPT_MQTT, OPT_CHANNEL, OPT_QUEUE,
+	    OPT_STDOUT, OPT_ONCE, OPT_STANDBY, OPT_LOG_FILE, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "redis", required_argument, NULL, OPT_REDIS },
 		{ "amqp", required_argument, NULL, OPT_AMQP },
 		{ "nats", required_argument, NULL, OPT_NATS },
+		{ "mqtt", required_argument, NULL, OPT_MQTT },
 		{ "channel", required_argument, NULL, OPT_CHANNEL },
 		{ "queue", required_argument, NULL, OPT_QUEUE },
 		{ "stdout", no_argument, NULL, OPT_STDOUT },
@@ -170,6 +177,12 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 			main_override(a, "nats.url", optarg);
 			if (main_scrub_url(optarg))
 				a->argv_password = "--nats";
+			break;
+		case OPT_MQTT:
+			main_override(a, "system.queue-adapter", "mqtt");
+			main_override(a, "mqtt.url", optarg);
+			if (main_scrub_url(optarg))
+				a->argv_password = "--mqtt";
 			break;
 		case OPT_CHANNEL: main_override(a, "redis.channel-name", optarg); break;
 		case OPT_QUEUE: main_override(a, "rabbitmq.channel-name", optarg); break;

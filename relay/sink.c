@@ -15,6 +15,7 @@ static const struct sink_ops *const sink_all_ops[] = {
 	&sink_redis_ops,
 	&sink_rabbitmq_ops,
 	&sink_nats_ops,
+	&sink_mqtt_ops,
 };
 
 const struct sink_ops *

@@ -33,6 +33,7 @@ static const struct sink_type *const sink_types[] = {
 	&sink_redis_type,
 	&sink_rabbitmq_type,
 	&sink_nats_type,
+	&sink_mqtt_type,
 };
 
 const struct sink_type *
@@ -73,5 +74,5 @@ sink_type_free(const struct sink_type *type, void *opts)
 const char *
 sink_type_names(void)
 {
-	return "stdout, redis, rabbitmq or nats";
+	return "stdout, redis, rabbitmq, nats or mqtt";
 }

@@ -268,11 +268,11 @@ class TestConfigErrors(RelayCase):
     def test_unknown_adapter(self):
         self.config_error('{"system.queue-adapter": "kafka"}',
                           'FILE: system.queue-adapter: expected "redis", "rabbitmq", '
-                          '"nats" or "stdout", got "kafka"')
+                          '"nats", "mqtt" or "stdout", got "kafka"')
 
     def test_sink_without_type(self):
         self.config_error('{"sinks": {"audit": {"events": ["a.*"]}}}',
-                          'FILE: sinks.audit: missing "type" (stdout, redis, rabbitmq or nats)')
+                          'FILE: sinks.audit: missing "type" (stdout, redis, rabbitmq, nats or mqtt)')
 
     def test_duplicate_sink(self):
         self.config_error('{"system.queue-adapter": "stdout", "sinks": {"stdout": '
@@ -459,7 +459,7 @@ class TestCommandLine(RelayCase):
         rc, out, err = self.run_args("--version")
         self.assertEqual((rc, err), (0, ""))
         self.assertRegex(out, r"\Aoutboxd \S+ \(SQLite \S+, hiredis \S+, rabbitmq-c \S+, "
-                         r"nats.c \S+\)\n\Z")
+                         r"nats.c \S+, libmosquitto \S+\)\n\Z")
 
 
 class TestRunning(RelayCase):
