@@ -48,7 +48,7 @@ struct sink_nats {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	struct sink_message *batch;          /* NULL between batches: late PubAcks are ignored */
-	natsMsg **sent;                      /* per message: awaiting its PubAck, or NULL */
+	void **sent;                         /* per message: its natsMsg awaiting a PubAck */
 	size_t n, sent_size, waiting, hint;
 	size_t duplicates;                   /* in this batch */
 	char subject[SINK_NATS_SUBJECT_MAX];
@@ -96,10 +96,10 @@ sink_nats_last_error(natsStatus s)
 /* ---- PubAcks (on nats.c's thread) ---------------------------------------------------- */
 
 static void
-sink_nats_outcome(struct sink_nats *sn, struct sink_message *m, const natsMsg *msg,
+sink_nats_outcome(struct sink_nats *sn, struct sink_message *m, natsMsg *msg,
     const jsPubAck *pa, const jsPubAckErr *pae)
 {
-	const char *subject = natsMsg_GetSubject((natsMsg *)(uintptr_t)msg);
+	const char *subject = natsMsg_GetSubject(msg);
 
 	if (pa != NULL) {
 		m->status = SINK_DELIVERED;
@@ -477,7 +477,7 @@ sink_nats_publish_core(struct sink_nats *sn, struct sink_message *msgs, size_t n
 		s = natsConnection_PublishMsg(sn->nc, nm);
 		natsMsg_Destroy(nm);
 		if (s == NATS_OK)
-			sn->sent[i] = (natsMsg *)(uintptr_t)1; /* marks "written" */
+			msgs[i].status = SINK_DELIVERED; /* once the flush says so, below */
 		else if ((broken = sink_nats_publish_failed(sn, &msgs[i], s)))
 			*cause = xstrdup(msgs[i].error);
 	}
@@ -488,12 +488,9 @@ sink_nats_publish_core(struct sink_nats *sn, struct sink_message *msgs, size_t n
 		free(why);
 		broken = 1;
 	}
-	for (i = 0; i < n; i++) {
-		if (sn->sent[i] != NULL && !broken)
-			msgs[i].status = SINK_DELIVERED;
-		else if (sn->sent[i] != NULL)
+	for (i = 0; i < n && broken; i++) {
+		if (msgs[i].status == SINK_DELIVERED)
 			sink_set_status(&msgs[i], SINK_UNSENT, "%s", *cause);
-		sn->sent[i] = NULL;
 	}
 	return broken ? -1 : 0;
 }
