@@ -18,6 +18,8 @@
 
 #include <amqp.h>
 #include <hiredis/hiredis.h>
+#include <mosquitto.h>
+#include <nats/nats.h>
 
 #include "conf.h"
 #include "exit.h"
@@ -41,7 +43,7 @@ struct main_args {
 	int once;
 	int standby;
 	int verbosity;  /* -v raises, -q lowers */
-	const char *argv_password; /* "--redis" or "--amqp" when its URL held a password */
+	const char *argv_password; /* "--redis", "--amqp"... when its URL held a password */
 	cJSON *overrides;
 };
 
@@ -49,12 +51,13 @@ static void
 main_usage(FILE *out)
 {
 	fputs(
-	    "usage: outboxd [-c FILE] [--db PATH] [--redis URL | --amqp URL | --stdout]\n"
+	    "usage: outboxd [-c FILE] [--db PATH]\n"
+	    "               [--redis URL | --amqp URL | --nats URL | --mqtt URL | --stdout]\n"
 	    "               [--channel NAME] [--queue NAME] [--once] [--standby]\n"
 	    "               [-v] [-q] [--log-file PATH] [--metrics ADDR:PORT]\n"
 	    "\n"
-	    "Relay the events of an SQLite outbox table to Redis, RabbitMQ or stdout,\n"
-	    "at least once, in order, recording what was delivered.\n"
+	    "Relay the events of an SQLite outbox table to Redis, RabbitMQ, NATS, MQTT or\n"
+	    "stdout, at least once, in order, recording what was delivered.\n"
 	    "\n"
 	    "  -c, --config FILE   JSON configuration (push-events keys, outbox.*, relay.*, sinks)\n"
 	    "      --db PATH       the outbox database (outbox.database)\n"
@@ -64,6 +67,10 @@ main_usage(FILE *out)
 	    "      --amqp URL      publish to RabbitMQ: amqp[s]://user:pass@host:port/vhost\n"
 	    "                      (system.queue-adapter rabbitmq, rabbitmq.connectionString)\n"
 	    "      --queue NAME    RabbitMQ queue (rabbitmq.channel-name)\n"
+	    "      --nats URL      publish to NATS JetStream: nats://[user:pass@]host:port or\n"
+	    "                      tls://... (system.queue-adapter nats, nats.url)\n"
+	    "      --mqtt URL      publish to MQTT at QoS 1: mqtt[s]://[user:pass@]host:port\n"
+	    "                      (system.queue-adapter mqtt, mqtt.url)\n"
 	    "      --stdout        write envelopes to standard output as JSON lines (default)\n"
 	    "      --once          publish everything due now, then exit\n"
 	    "      --standby       if another relay is active on the database, wait and take\n"
@@ -88,8 +95,12 @@ main_usage(FILE *out)
 static void
 main_version(void)
 {
-	printf("outboxd %s (SQLite %s, hiredis %d.%d.%d, rabbitmq-c %s)\n", PACKAGE_VERSION,
-	    sqlite3_libversion(), HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH, amqp_version());
+	int major, minor, patch;
+
+	mosquitto_lib_version(&major, &minor, &patch);
+	printf("outboxd %s (SQLite %s, hiredis %d.%d.%d, rabbitmq-c %s, nats.c %s, "
+	    "libmosquitto %d.%d.%d)\n", PACKAGE_VERSION, sqlite3_libversion(), HIREDIS_MAJOR,
+	    HIREDIS_MINOR, HIREDIS_PATCH, amqp_version(), nats_GetVersion(), major, minor, patch);
 }
 
 static void
@@ -125,13 +136,15 @@ main_scrub_url(char *arg)
 static int
 main_parse_args(int argc, char **argv, struct main_args *a)
 {
-	enum { OPT_DB = 256, OPT_REDIS, OPT_AMQP, OPT_CHANNEL, OPT_QUEUE, OPT_STDOUT, OPT_ONCE,
-	    OPT_STANDBY, OPT_LOG_FILE, OPT_VERSION, OPT_METRICS };
+	enum { OPT_DB = 256, OPT_REDIS, OPT_AMQP, OPT_NATS, OPT_MQTT, OPT_CHANNEL, OPT_QUEUE,
+	    OPT_STDOUT, OPT_ONCE, OPT_STANDBY, OPT_LOG_FILE, OPT_VERSION, OPT_METRICS };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "db", required_argument, NULL, OPT_DB },
 		{ "redis", required_argument, NULL, OPT_REDIS },
 		{ "amqp", required_argument, NULL, OPT_AMQP },
+		{ "nats", required_argument, NULL, OPT_NATS },
+		{ "mqtt", required_argument, NULL, OPT_MQTT },
 		{ "channel", required_argument, NULL, OPT_CHANNEL },
 		{ "queue", required_argument, NULL, OPT_QUEUE },
 		{ "stdout", no_argument, NULL, OPT_STDOUT },
@@ -163,6 +176,18 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 			main_override(a, "rabbitmq.connectionString", optarg);
 			if (main_scrub_url(optarg))
 				a->argv_password = "--amqp";
+			break;
+		case OPT_NATS:
+			main_override(a, "system.queue-adapter", "nats");
+			main_override(a, "nats.url", optarg);
+			if (main_scrub_url(optarg))
+				a->argv_password = "--nats";
+			break;
+		case OPT_MQTT:
+			main_override(a, "system.queue-adapter", "mqtt");
+			main_override(a, "mqtt.url", optarg);
+			if (main_scrub_url(optarg))
+				a->argv_password = "--mqtt";
 			break;
 		case OPT_CHANNEL: main_override(a, "redis.channel-name", optarg); break;
 		case OPT_QUEUE: main_override(a, "rabbitmq.channel-name", optarg); break;
@@ -393,9 +418,10 @@ main(int argc, char **argv)
 	if (a.argv_password != NULL) {
 		log_warn("the %s URL on the command line holds a password: it is hidden from ps "
 		    "now, but was visible while outboxd started and stays in shell histories; "
-		    "give it in %s or a configuration file only its owner can read",
+		    "give it in %s a configuration file only its owner can read",
 		    a.argv_password, strcmp(a.argv_password, "--redis") == 0 ?
-		    "OUTBOXD_REDIS_PASSWORD" : "OUTBOXD_AMQP_PASSWORD");
+		    "OUTBOXD_REDIS_PASSWORD or" : strcmp(a.argv_password, "--amqp") == 0 ?
+		    "OUTBOXD_AMQP_PASSWORD or" : "");
 	}
 	if (main_signals() != 0) {
 		log_error("cannot set up signals: %s", strerror(errno));

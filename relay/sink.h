@@ -63,6 +63,8 @@ struct sink_type {
 extern const struct sink_type sink_stdout_type;
 extern const struct sink_type sink_redis_type;
 extern const struct sink_type sink_rabbitmq_type;
+extern const struct sink_type sink_nats_type;
+extern const struct sink_type sink_mqtt_type;
 
 /* The sink type called name, or NULL. */
 const struct sink_type *sink_type_find(const char *name);
@@ -71,7 +73,7 @@ const struct sink_type *sink_type_find(const char *name);
 void *sink_type_read(const struct sink_type *type, const cJSON *obj, const char *where,
     char **cause);
 void sink_type_free(const struct sink_type *type, void *opts);
-/* "stdout, redis or rabbitmq", for messages. */
+/* "stdout, redis, rabbitmq, nats or mqtt", for messages. */
 const char *sink_type_names(void);
 
 /*
@@ -118,6 +120,8 @@ struct sink {
 extern const struct sink_ops sink_stdout_ops;
 extern const struct sink_ops sink_redis_ops;
 extern const struct sink_ops sink_rabbitmq_ops;
+extern const struct sink_ops sink_nats_ops;
+extern const struct sink_ops sink_mqtt_ops;
 
 /* The built-in ops of a type, or NULL. */
 const struct sink_ops *sink_ops_find(const struct sink_type *type);

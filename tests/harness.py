@@ -205,32 +205,20 @@ class RespError(Exception):
     """An error reply."""
 
 
-class Resp:
-    """A minimal RESP2 client over a raw socket."""
+class LineSocket:
+    """A TCP connection to a server speaking a text protocol: lines ending in CRLF, and
+    payloads of a known length followed by CRLF (RESP, NATS)."""
 
-    def __init__(self, port, host="127.0.0.1", timeout=10.0, password=None, username=None):
+    def __init__(self, port, host="127.0.0.1", timeout=10.0):
         self.sock = socket.create_connection((host, port), timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
-        if password is not None:
-            self.call(*(["AUTH", username, password] if username else ["AUTH", password]))
 
     def close(self):
         try:
             self.sock.close()
         except OSError:
             pass
-
-    @staticmethod
-    def encode(*args):
-        out = [b"*%d\r\n" % len(args)]
-        for a in args:
-            if not isinstance(a, bytes):
-                a = str(a).encode()
-            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
-        return b"".join(out)
-
-    def send(self, *args):
-        self.sock.sendall(self.encode(*args))
 
     def _fill(self):
         data = self.sock.recv(65536)
@@ -249,6 +237,27 @@ class Resp:
             self._fill()
         data, self.buf = self.buf[:n], self.buf[n + 2:]
         return data
+
+
+class Resp(LineSocket):
+    """A minimal RESP2 client over a raw socket."""
+
+    def __init__(self, port, host="127.0.0.1", timeout=10.0, password=None, username=None):
+        super().__init__(port, host, timeout)
+        if password is not None:
+            self.call(*(["AUTH", username, password] if username else ["AUTH", password]))
+
+    @staticmethod
+    def encode(*args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            if not isinstance(a, bytes):
+                a = str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        return b"".join(out)
+
+    def send(self, *args):
+        self.sock.sendall(self.encode(*args))
 
     def read(self):
         """The next reply: str (status), bytes (bulk), int, None, list, or RespError."""

@@ -267,12 +267,12 @@ class TestConfigErrors(RelayCase):
 
     def test_unknown_adapter(self):
         self.config_error('{"system.queue-adapter": "kafka"}',
-                          'FILE: system.queue-adapter: expected "redis", "rabbitmq" or '
-                          '"stdout", got "kafka"')
+                          'FILE: system.queue-adapter: expected "redis", "rabbitmq", '
+                          '"nats", "mqtt" or "stdout", got "kafka"')
 
     def test_sink_without_type(self):
         self.config_error('{"sinks": {"audit": {"events": ["a.*"]}}}',
-                          'FILE: sinks.audit: missing "type" (stdout, redis or rabbitmq)')
+                          'FILE: sinks.audit: missing "type" (stdout, redis, rabbitmq, nats or mqtt)')
 
     def test_duplicate_sink(self):
         self.config_error('{"system.queue-adapter": "stdout", "sinks": {"stdout": '
@@ -458,7 +458,8 @@ class TestCommandLine(RelayCase):
         self.assertTrue(out.startswith("usage: outboxd "), out)
         rc, out, err = self.run_args("--version")
         self.assertEqual((rc, err), (0, ""))
-        self.assertRegex(out, r"\Aoutboxd \S+ \(SQLite \S+, hiredis \S+, rabbitmq-c \S+\)\n\Z")
+        self.assertRegex(out, r"\Aoutboxd \S+ \(SQLite \S+, hiredis \S+, rabbitmq-c \S+, "
+                         r"nats.c \S+, libmosquitto \S+\)\n\Z")
 
 
 class TestRunning(RelayCase):

@@ -111,5 +111,7 @@ main(void)
 	options_man_table(stdout, "Redis options (type redis)", sink_redis_type.options);
 	options_man_table(stdout, "RabbitMQ options (type rabbitmq)",
 	    sink_rabbitmq_type.options);
+	options_man_table(stdout, "NATS options (type nats)", sink_nats_type.options);
+	options_man_table(stdout, "MQTT options (type mqtt)", sink_mqtt_type.options);
 	return ferror(stdout) ? 1 : 0;
 }
