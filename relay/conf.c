@@ -211,8 +211,8 @@ const struct conf_option conf_options[] = {
 	{ .name = "relay.log-level", .type = OPTION_CHOICE, .offset = C(log_level),
 	  .def = "info", .choices = conf_log_levels, .help = "what the log shows" },
 	{ .name = "system.queue-adapter", .type = OPTION_STRING, .offset = C(adapter),
-	  .help = "the type of one sink named after it (redis, rabbitmq or stdout), whose "
-	  "options are the redis.X or rabbitmq.X keys" },
+	  .help = "the type of one sink named after it (redis, rabbitmq, http or stdout), "
+	  "whose options are the redis.X, rabbitmq.X or http.X keys" },
 	{ .name = "system.push-events", .type = OPTION_PATTERNS, .offset = C(filter),
 	  .help = "event names or globs (user.*) every sink publishes by default; an event "
 	  "passes if its name or its prefixed name matches; absent: every event" },
@@ -232,11 +232,13 @@ const struct conf_option conf_options[] = {
 	  .help = "option X of the redis adapter's sink" },
 	{ .name = "rabbitmq.*", .type = OPTION_OTHER,
 	  .help = "option X of the rabbitmq adapter's sink" },
+	{ .name = "http.*", .type = OPTION_OTHER,
+	  .help = "option X of the http adapter's sink" },
 	OPTION_END
 };
 
 const struct conf_option conf_sink_options[] = {
-	{ .name = "type", .type = OPTION_OTHER, .help = "stdout, redis or rabbitmq (required)" },
+	{ .name = "type", .type = OPTION_OTHER, .help = "stdout, redis, rabbitmq or http (required)" },
 	{ .name = "events", .type = OPTION_PATTERNS, .offset = S(filter),
 	  .help = "event names or globs this sink publishes (default: system.push-events)" },
 	{ .name = "prefix", .type = OPTION_STRING, .offset = S(prefix),
@@ -398,8 +400,8 @@ conf_adapter(struct conf *cf, const cJSON *root, char **cause)
 		return -1;
 	}
 	if (sink_type_find(adapter) == NULL) {
-		*cause = xasprintf("system.queue-adapter: expected \"redis\", \"rabbitmq\" or "
-		    "\"stdout\", got \"%s\"", adapter);
+		*cause = xasprintf("system.queue-adapter: expected \"redis\", \"rabbitmq\", "
+		    "\"http\" or \"stdout\", got \"%s\"", adapter);
 		return -1;
 	}
 	opts = strcmp(adapter, "stdout") == 0 ? cJSON_CreateObject() :

@@ -39,7 +39,7 @@ struct main_args {
 	int once;
 	int standby;
 	int verbosity;  /* -v raises, -q lowers */
-	const char *argv_password; /* "--redis" or "--amqp" when its URL held a password */
+	const char *argv_password; /* "--redis", "--amqp" or "--http": its URL held a password */
 	cJSON *overrides;
 };
 
@@ -47,11 +47,11 @@ static void
 main_usage(FILE *out)
 {
 	fputs(
-	    "usage: outboxd [-c FILE] [--db PATH] [--redis URL | --amqp URL | --stdout]\n"
-	    "               [--channel NAME] [--queue NAME] [--once] [--standby]\n"
+	    "usage: outboxd [-c FILE] [--db PATH] [--redis URL | --amqp URL | --http URL |\n"
+	    "               --stdout] [--channel NAME] [--queue NAME] [--once] [--standby]\n"
 	    "               [-v] [-q] [--log-file PATH]\n"
 	    "\n"
-	    "Relay the events of an SQLite outbox table to Redis, RabbitMQ or stdout,\n"
+	    "Relay the events of an SQLite outbox table to Redis, RabbitMQ, HTTP or stdout,\n"
 	    "at least once, in order, recording what was delivered.\n"
 	    "\n"
 	    "  -c, --config FILE   JSON configuration (push-events keys, outbox.*, relay.*, sinks)\n"
@@ -62,6 +62,8 @@ main_usage(FILE *out)
 	    "      --amqp URL      publish to RabbitMQ: amqp[s]://user:pass@host:port/vhost\n"
 	    "                      (system.queue-adapter rabbitmq, rabbitmq.connectionString)\n"
 	    "      --queue NAME    RabbitMQ queue (rabbitmq.channel-name)\n"
+	    "      --http URL      POST each event to URL, {name} expands\n"
+	    "                      (system.queue-adapter http, http.url)\n"
 	    "      --stdout        write envelopes to standard output as JSON lines (default)\n"
 	    "      --once          publish everything due now, then exit\n"
 	    "      --standby       if another relay is active on the database, wait and take\n"
@@ -73,7 +75,7 @@ main_usage(FILE *out)
 	    "      --version       versions of outboxd and its libraries\n"
 	    "\n"
 	    "Passwords: OUTBOXD_REDIS_PASSWORD and OUTBOXD_AMQP_PASSWORD keep them out of\n"
-	    "URLs on the command line.\n"
+	    "URLs on the command line; OUTBOXD_HTTP_SECRET signs HTTP requests.\n"
 	    "SIGHUP reloads the configuration and reopens the log file.\n"
 	    "Flags override the configuration file. Exit status: 0 done, 1 runtime error,\n"
 	    "2 usage, 3 another relay is active, 65 not an outbox database, 66 no such\n"
@@ -121,7 +123,7 @@ main_scrub_url(char *arg)
 static int
 main_parse_args(int argc, char **argv, struct main_args *a)
 {
-	enum { OPT_DB = 256, OPT_REDIS, OPT_AMQP, OPT_CHANNEL, OPT_QUEUE, OPT_STDOUT, OPT_ONCE,
+	enum { OPT_DB = 256, OPT_REDIS, OPT_AMQP, OPT_CHANNEL, OPT_QUEUE, OPT_HTTP, OPT_STDOUT, OPT_ONCE,
 	    OPT_STANDBY, OPT_LOG_FILE, OPT_VERSION };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -130,6 +132,7 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 		{ "amqp", required_argument, NULL, OPT_AMQP },
 		{ "channel", required_argument, NULL, OPT_CHANNEL },
 		{ "queue", required_argument, NULL, OPT_QUEUE },
+		{ "http", required_argument, NULL, OPT_HTTP },
 		{ "stdout", no_argument, NULL, OPT_STDOUT },
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "standby", no_argument, NULL, OPT_STANDBY },
@@ -159,6 +162,12 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 			if (main_scrub_url(optarg))
 				a->argv_password = "--amqp";
 			break;
+		case OPT_HTTP:
+			main_override(a, "system.queue-adapter", "http");
+			main_override(a, "http.url", optarg);
+			if (main_scrub_url(optarg))
+				a->argv_password = "--http";
+			break;
 		case OPT_CHANNEL: main_override(a, "redis.channel-name", optarg); break;
 		case OPT_QUEUE: main_override(a, "rabbitmq.channel-name", optarg); break;
 		case OPT_STDOUT: main_override(a, "system.queue-adapter", "stdout"); break;
@@ -183,8 +192,8 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 	}
 	return 0;
 usage:
-	fputs("usage: outboxd [-c FILE] [--db PATH] [--redis URL | --amqp URL | --stdout] "
-	    "[--once] (see --help)\n", stderr);
+	fputs("usage: outboxd [-c FILE] [--db PATH] [--redis URL | --amqp URL | --http URL | "
+	    "--stdout] [--once] (see --help)\n", stderr);
 	return -1;
 }
 
@@ -346,7 +355,8 @@ main(int argc, char **argv)
 		    "now, but was visible while outboxd started and stays in shell histories; "
 		    "give it in %s or a configuration file only its owner can read",
 		    a.argv_password, strcmp(a.argv_password, "--redis") == 0 ?
-		    "OUTBOXD_REDIS_PASSWORD" : "OUTBOXD_AMQP_PASSWORD");
+		    "OUTBOXD_REDIS_PASSWORD" : strcmp(a.argv_password, "--amqp") == 0 ?
+		    "OUTBOXD_AMQP_PASSWORD" : "an Authorization header (http.headers)");
 	}
 	if (main_signals() != 0) {
 		log_error("cannot set up signals: %s", strerror(errno));

@@ -261,6 +261,26 @@ option_parse_patterns(const cJSON *v, const char *where, const char *key, char *
 	return 0;
 }
 
+/* An object whose values are strings (HTTP headers), kept as its compact text. */
+static int
+option_parse_object(const struct conf_option *o, const cJSON *v, const char *where,
+    const char *key, char **out, char **cause)
+{
+	const cJSON *item;
+
+	if (!cJSON_IsObject(v))
+		return option_type_error(where, key, "an object of strings", v,
+		    o->flags & OPTION_SECRET, cause);
+	cJSON_ArrayForEach(item, v) {
+		if (!cJSON_IsString(item))
+			return option_error(where, key, cause, "the value of \"%s\" must be a "
+			    "string", item->string);
+	}
+	free(*out);
+	*out = cJSON_PrintUnformatted(v);
+	return 0;
+}
+
 static int
 option_parse(const struct conf_option *o, void *base, const cJSON *v, const char *where,
     const char *key, char **cause)
@@ -298,6 +318,8 @@ option_parse(const struct conf_option *o, void *base, const cJSON *v, const char
 		    OPTION_FIELD(base, o, struct option_strings), cause);
 	case OPTION_PATTERNS:
 		return option_parse_patterns(v, where, key, OPTION_FIELD(base, o, char *), cause);
+	case OPTION_OBJECT:
+		return option_parse_object(o, v, where, key, OPTION_FIELD(base, o, char *), cause);
 	case OPTION_OTHER:
 		break;
 	}
@@ -410,6 +432,7 @@ option_free(const struct conf_option *table, void *base)
 		switch (o->type) {
 		case OPTION_STRING:
 		case OPTION_PATTERNS:
+		case OPTION_OBJECT:
 			free(*OPTION_FIELD(base, o, char *));
 			*OPTION_FIELD(base, o, char *) = NULL;
 			break;
@@ -440,6 +463,7 @@ option_copy(const struct conf_option *table, void *dst, const void *src)
 		switch (o->type) {
 		case OPTION_STRING:
 		case OPTION_PATTERNS:
+		case OPTION_OBJECT:
 			s = *OPTION_CFIELD(src, o, char *);
 			*OPTION_FIELD(dst, o, char *) = s != NULL ? xstrdup(s) : NULL;
 			break;
@@ -486,6 +510,7 @@ option_equal(const struct conf_option *table, const void *a, const void *b)
 		switch (o->type) {
 		case OPTION_STRING:
 		case OPTION_PATTERNS:
+		case OPTION_OBJECT:
 			if (!option_streq(*OPTION_CFIELD(a, o, char *), *OPTION_CFIELD(b, o, char *)))
 				return 0;
 			break;

@@ -29,6 +29,7 @@ enum option_type {
 	OPTION_CHOICE,    /* int, the index of the value in choices */
 	OPTION_STRINGS,   /* struct option_strings: one string, or an array of them */
 	OPTION_PATTERNS,  /* char *: a JSON array of non-empty strings, kept as its text */
+	OPTION_OBJECT,    /* char *: a JSON object of string values, kept as its text */
 	OPTION_OTHER      /* accepted here, read by someone else (name may be a glob) */
 };
 

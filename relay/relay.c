@@ -343,6 +343,7 @@ relay_connect(struct relay *r, struct relay_sink *rs)
 
 	if (rs->sk->connected)
 		return 0;
+	rs->sk->retry_after_max_ms = r->cf->backoff_max_ms;
 	if (now < rs->reconnect_at) {
 		relay_outage_remind(r, rs, now);
 		return -1;

@@ -14,6 +14,7 @@ static const struct sink_ops *const sink_all_ops[] = {
 	&sink_stdout_ops,
 	&sink_redis_ops,
 	&sink_rabbitmq_ops,
+	&sink_http_ops,
 };
 
 const struct sink_ops *

@@ -63,6 +63,7 @@ struct sink_type {
 extern const struct sink_type sink_stdout_type;
 extern const struct sink_type sink_redis_type;
 extern const struct sink_type sink_rabbitmq_type;
+extern const struct sink_type sink_http_type;
 
 /* The sink type called name, or NULL. */
 const struct sink_type *sink_type_find(const char *name);
@@ -71,7 +72,7 @@ const struct sink_type *sink_type_find(const char *name);
 void *sink_type_read(const struct sink_type *type, const cJSON *obj, const char *where,
     char **cause);
 void sink_type_free(const struct sink_type *type, void *opts);
-/* "stdout, redis or rabbitmq", for messages. */
+/* "stdout, redis, rabbitmq or http", for messages. */
 const char *sink_type_names(void);
 
 /*
@@ -113,11 +114,15 @@ struct sink {
 	void *options;              /* the sink's own copy, filled by ops->type->options */
 	void *priv;                 /* the sink's own state */
 	int connected;
+	/* The longest pause a sink may impose before its next connect (an HTTP Retry-After):
+	 * relay.backoff-max-ms, kept current by the loop. */
+	int64_t retry_after_max_ms;
 };
 
 extern const struct sink_ops sink_stdout_ops;
 extern const struct sink_ops sink_redis_ops;
 extern const struct sink_ops sink_rabbitmq_ops;
+extern const struct sink_ops sink_http_ops;
 
 /* The built-in ops of a type, or NULL. */
 const struct sink_ops *sink_ops_find(const struct sink_type *type);

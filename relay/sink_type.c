@@ -32,6 +32,7 @@ static const struct sink_type *const sink_types[] = {
 	&sink_stdout_type,
 	&sink_redis_type,
 	&sink_rabbitmq_type,
+	&sink_http_type,
 };
 
 const struct sink_type *
@@ -72,5 +73,5 @@ sink_type_free(const struct sink_type *type, void *opts)
 const char *
 sink_type_names(void)
 {
-	return "stdout, redis or rabbitmq";
+	return "stdout, redis, rabbitmq or http";
 }

@@ -63,6 +63,9 @@ options_man_values(FILE *f, const struct conf_option *o)
 	case OPTION_PATTERNS:
 		fputs("an array of names or globs", f);
 		break;
+	case OPTION_OBJECT:
+		fputs("an object of strings", f);
+		break;
 	case OPTION_OTHER:
 		break;
 	}
@@ -108,5 +111,6 @@ main(void)
 	options_man_table(stdout, "Redis options (type redis)", sink_redis_type.options);
 	options_man_table(stdout, "RabbitMQ options (type rabbitmq)",
 	    sink_rabbitmq_type.options);
+	options_man_table(stdout, "HTTP options (type http)", sink_http_type.options);
 	return ferror(stdout) ? 1 : 0;
 }
