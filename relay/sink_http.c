@@ -261,7 +261,7 @@ static void
 sink_http_sign(struct sink_http *sh, struct sink_http_req *req, const char *id,
     const char *body, size_t len)
 {
-	char sig[64], *line, *next;
+	char sig[72], *line, *next;
 	long long now = (long long)time(NULL);
 	size_t i;
 
@@ -291,13 +291,15 @@ sink_http_sign(struct sink_http *sh, struct sink_http_req *req, const char *id,
 	free(line);
 }
 
-/* The body of req: the envelope, or a JSON array of the envelopes. */
+/* The body of req: the envelope, or with batches a JSON array of envelopes (of one too,
+ * so that a receiver parses one shape). */
 static const char *
-sink_http_body(struct sink_http_req *req, const struct sink_message *msgs, size_t *len)
+sink_http_body(const struct sink_http *sh, struct sink_http_req *req,
+    const struct sink_message *msgs, size_t *len)
 {
 	size_t i, total = 2, used = 0;
 
-	if (req->count == 1) {
+	if (sh->o->batch == 1) {
 		*len = msgs[req->first].envelope_len;
 		return msgs[req->first].envelope;
 	}
@@ -369,7 +371,7 @@ sink_http_start(struct sink_http *sh, struct sink_http_req *req,
 		abort();
 	req->status_line[0] = req->shown[0] = req->errbuf[0] = '\0';
 	req->nshown = 0;
-	body = sink_http_body(req, msgs, &len);
+	body = sink_http_body(sh, req, msgs, &len);
 	sink_http_add_header(req, req->count > 1 ? "Content-Type: application/json" :
 	    "Content-Type: application/json");
 	/* No "Expect: 100-continue" round trip before large bodies. */
