@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "log.h"
@@ -185,6 +186,7 @@ conf_read_file(const char *path, mode_t *mode, char **cause)
 
 static const char *const conf_log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const conf_start_ats[] = { "oldest", "latest", NULL };
+static const char *const conf_formats[] = { "envelope", "cloudevents", NULL };
 
 const struct conf_option conf_options[] = {
 	{ .name = "outbox.database", .type = OPTION_STRING, .offset = C(database),
@@ -246,6 +248,12 @@ const struct conf_option conf_sink_options[] = {
 	{ .name = "start-at", .type = OPTION_CHOICE, .offset = S(start_at), .def = "oldest",
 	  .choices = conf_start_ats, .help = "where a sink new to the database starts: every "
 	  "event in the table, or only those committed after it was added" },
+	{ .name = "format", .type = OPTION_CHOICE, .offset = S(format), .def = "envelope",
+	  .choices = conf_formats, .help = "the push-events envelope, or CloudEvents 1.0 "
+	  "(JSON; HTTP structured or binary mode)" },
+	{ .name = "cloudevents-source", .type = OPTION_STRING, .offset = S(ce_source),
+	  .flags = OPTION_EMPTY_IS_NULL, .help = "the CloudEvents source, a URI-reference "
+	  "(default: //outboxd/HOST/DATABASE)" },
 	OPTION_END
 };
 
@@ -445,6 +453,24 @@ conf_sinks(struct conf *cf, const cJSON *sinks, char **cause)
 	return 0;
 }
 
+/* The CloudEvents source of sinks that give none: where the events come from, the host
+ * and the database file. */
+static void
+conf_default_source(struct conf *cf)
+{
+	char host[256];
+	size_t i;
+
+	if (gethostname(host, sizeof host) != 0)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	for (i = 0; i < cf->nsinks; i++) {
+		if (cf->sinks[i].ce_source == NULL)
+			cf->sinks[i].ce_source = xasprintf("//outboxd/%s%s%s", host,
+			    *cf->database == '/' ? "" : "/", cf->database);
+	}
+}
+
 static int
 conf_apply(struct conf *cf, const cJSON *root, char **cause)
 {
@@ -486,6 +512,7 @@ conf_apply(struct conf *cf, const cJSON *root, char **cause)
 		*cause = xasprintf("no database: set \"outbox.database\" or use --db PATH");
 		return -1;
 	}
+	conf_default_source(cf);
 	return 0;
 }
 

@@ -28,13 +28,21 @@ enum sink_status {
 
 #define SINK_ERROR_MAX 256
 
+/* What msg->envelope holds: a sink's "format" (conf.c). */
+enum sink_format {
+	SINK_FORMAT_ENVELOPE,      /* {"id","name","data"[,"metadata"]} */
+	SINK_FORMAT_CLOUDEVENTS    /* a CloudEvents 1.0 structured JSON event */
+};
+
 struct sink_message {
 	/* Set by the loop; borrowed by the sink for the duration of publish. */
 	int64_t seq;
 	const char *id;
 	const char *name;      /* published name: the sink's prefix + the event name */
-	const char *envelope;  /* {"id","name","data"[,"metadata"]}, one line of JSON */
+	const char *envelope;  /* the event in the sink's format, one line of JSON */
 	size_t envelope_len;
+	int format;            /* enum sink_format */
+	const char *payload;   /* the event's data, compact JSON */
 	const char *headers;   /* the event's headers, a JSON object, or NULL */
 	int64_t created_at;    /* unix ms */
 	/* Set by the sink. */

@@ -291,6 +291,54 @@ sink_http_sign(struct sink_http *sh, struct sink_http_req *req, const char *id,
 	free(line);
 }
 
+/* CloudEvents binary mode: the attributes of the structured event m->envelope as ce-
+ * headers (values percent-encoded as the HTTP binding says), the payload as the body. */
+static void
+sink_http_ce_headers(struct sink_http_req *req, const struct sink_message *m)
+{
+	cJSON *ev = cJSON_Parse(m->envelope), *a;
+	char *value, *line, *p;
+	const unsigned char *s;
+
+	if (ev == NULL)
+		abort(); /* the loop built it */
+	cJSON_ArrayForEach(a, ev) {
+		if (strcmp(a->string, "data") == 0 || strcmp(a->string, "datacontenttype") == 0)
+			continue;
+		value = cJSON_IsString(a) ? xstrdup(a->valuestring) : cJSON_PrintUnformatted(a);
+		line = xcalloc(1, strlen(a->string) + 3 * strlen(value) + 8);
+		p = line + sprintf(line, "ce-%s: ", a->string);
+		for (s = (const unsigned char *)value; *s != '\0'; s++) {
+			if (*s <= 0x20 || *s >= 0x7f || *s == '"' || *s == '%')
+				p += sprintf(p, "%%%02X", *s);
+			else
+				*p++ = (char)*s;
+		}
+		sink_http_add_header(req, line);
+		free(line);
+		cJSON_free(value);
+	}
+	cJSON_Delete(ev);
+}
+
+/* The Content-Type of req, and in binary mode its ce- headers. */
+static const char *
+sink_http_content_type(const struct sink_http *sh, struct sink_http_req *req,
+    const struct sink_message *msgs)
+{
+	const struct sink_message *m = &msgs[req->first];
+
+	if (m->format != SINK_FORMAT_CLOUDEVENTS)
+		return "Content-Type: application/json";
+	if (sh->o->batch > 1)
+		return "Content-Type: application/cloudevents-batch+json";
+	if (sh->o->ce_mode == SINK_HTTP_CE_BINARY) {
+		sink_http_ce_headers(req, m);
+		return "Content-Type: application/json";
+	}
+	return "Content-Type: application/cloudevents+json";
+}
+
 /* The body of req: the envelope, or with batches a JSON array of envelopes (of one too,
  * so that a receiver parses one shape). */
 static const char *
@@ -300,8 +348,13 @@ sink_http_body(const struct sink_http *sh, struct sink_http_req *req,
 	size_t i, total = 2, used = 0;
 
 	if (sh->o->batch == 1) {
-		*len = msgs[req->first].envelope_len;
-		return msgs[req->first].envelope;
+		const struct sink_message *m = &msgs[req->first];
+		if (m->format == SINK_FORMAT_CLOUDEVENTS && sh->o->ce_mode == SINK_HTTP_CE_BINARY) {
+			*len = strlen(m->payload);
+			return m->payload;
+		}
+		*len = m->envelope_len;
+		return m->envelope;
 	}
 	for (i = 0; i < req->count; i++)
 		total += msgs[req->first + i].envelope_len + 1;
@@ -372,8 +425,7 @@ sink_http_start(struct sink_http *sh, struct sink_http_req *req,
 	req->status_line[0] = req->shown[0] = req->errbuf[0] = '\0';
 	req->nshown = 0;
 	body = sink_http_body(sh, req, msgs, &len);
-	sink_http_add_header(req, req->count > 1 ? "Content-Type: application/json" :
-	    "Content-Type: application/json");
+	sink_http_add_header(req, sink_http_content_type(sh, req, msgs));
 	/* No "Expect: 100-continue" round trip before large bodies. */
 	sink_http_add_header(req, "Expect:");
 	for (i = 0; i < sh->nheaders; i++)

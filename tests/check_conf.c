@@ -474,13 +474,13 @@ END_TEST
 START_TEST(test_adapters_and_sinks)
 {
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"system.queue-adapter\": \"kafka\"}",
-	    "FILE: system.queue-adapter: expected \"redis\", \"rabbitmq\" or \"stdout\", got "
-	    "\"kafka\"");
+	    "FILE: system.queue-adapter: expected \"redis\", \"rabbitmq\", \"http\" or "
+	    "\"stdout\", got \"kafka\"");
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"sinks\": {\"k\": {\"type\": "
 	    "\"kafka\"}}}",
-	    "FILE: sinks.k: unknown sink type \"kafka\" (use stdout, redis or rabbitmq)");
+	    "FILE: sinks.k: unknown sink type \"kafka\" (use stdout, redis, rabbitmq or http)");
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"sinks\": {\"a\": {}}}",
-	    "FILE: sinks.a: missing \"type\" (stdout, redis or rabbitmq)");
+	    "FILE: sinks.a: missing \"type\" (stdout, redis, rabbitmq or http)");
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"sinks\": {\"bad name\": {\"type\": "
 	    "\"stdout\"}}}",
 	    "FILE: sinks.bad name: sink names are 1 to 64 letters, digits, '.', '_' or '-'");
@@ -659,8 +659,8 @@ START_TEST(test_overrides_win)
 	cJSON_Delete(o);
 	o = overrides("{\"system.queue-adapter\": \"kafka\"}");
 	msg = load_error("{\"outbox.database\": \"a.db\"}", o);
-	ck_assert_str_eq(msg, "FILE: system.queue-adapter: expected \"redis\", \"rabbitmq\" or "
-	    "\"stdout\", got \"kafka\"");
+	ck_assert_str_eq(msg, "FILE: system.queue-adapter: expected \"redis\", \"rabbitmq\", "
+	    "\"http\" or \"stdout\", got \"kafka\"");
 	free(msg);
 	cJSON_Delete(o);
 }

@@ -333,6 +333,89 @@ class HttpCase(BrokerCase):
             self.assertEqual(ns, sorted(ns), "key k%d out of order" % key)
         self.assertEqual(sum(len(v) for v in seen.values()), 80)
 
+    # ---- CloudEvents -------------------------------------------------------------------
+
+    def ce_events(self):
+        self.db.insert("user.login", '{"user": {"_id": "42"}, "n": 1.50}',
+                       headers={"traceparent": "00-abc", "Bad_Name": "x", "tenant": 7})
+        self.db.insert("user.logout", "[1, 2]", headers={"Bad_Name": "y"})
+        return self.db.events()
+
+    def assert_ce_attributes(self, attrs, ev, source):
+        """The attributes of event ev, one by one (attrs: a dict of strings or values)."""
+        created = self.db.query("SELECT created_at FROM outbox WHERE seq = ?",
+                                (ev["seq"],))[0][0]
+        when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(created // 1000))
+        self.assertEqual(attrs["specversion"], "1.0")
+        self.assertEqual(attrs["id"], ev["id"])
+        self.assertEqual(attrs["source"], source)
+        self.assertEqual(attrs["type"], "app." + ev["name"])
+        self.assertEqual(attrs["time"], "%s.%03dZ" % (when, created % 1000))
+        self.assertNotIn("bad_name", {k.lower() for k in attrs})
+
+    def test_cloudevents_structured(self):
+        rcv = self.receiver()
+        events = self.ce_events()
+        cf = self.config(rcv.url("/"), format="cloudevents", prefix="app.")
+        log = self.once(cf)
+        got = rcv.received()
+        self.assertEqual(len(got), 2)
+        host = os.uname().nodename
+        for req, ev in zip(got, events):
+            self.assertEqual(req.headers["content-type"], "application/cloudevents+json")
+            ce = req.json()
+            self.assert_ce_attributes(ce, ev, "//outboxd/%s%s" % (host, self.db.path))
+            self.assertEqual(ce["datacontenttype"], "application/json")
+            self.assertEqual(ce["data"], json.loads(ev["payload"]))
+        self.assertEqual(got[0].json()["traceparent"], "00-abc")
+        self.assertEqual(got[0].json()["tenant"], 7)
+        # data holds the payload's bytes as the producer wrote them (SQLite's json()).
+        self.assertTrue(got[0].body.endswith(b',"data":{"user":{"_id":"42"},"n":1.50}}'))
+        self.assertEqual(log.count('header "Bad_Name" is not a CloudEvents extension'), 1)
+
+    def test_cloudevents_binary(self):
+        rcv = self.receiver()
+        events = self.ce_events()
+        self.once(self.config(rcv.url("/"), format="cloudevents", prefix="app.",
+                              cloudevents_mode="binary", cloudevents_source="urn:my app",
+                              signing_secret=SECRET_A))
+        got = rcv.received()
+        for req, ev in zip(got, events):
+            self.assertEqual(req.headers["content-type"], "application/json")
+            attrs = {k[3:]: v for k, v in req.headers.items() if k.startswith("ce-")}
+            self.assertEqual(attrs["source"], "urn:my%20app")
+            attrs["source"] = "urn:my app"
+            self.assert_ce_attributes(attrs, ev, "urn:my app")
+            self.assertNotIn("data", attrs)
+            self.assertEqual(json.loads(req.body), json.loads(ev["payload"]))
+            self.assertTrue(sw_verify(SECRET_A, req.headers, req.body))
+        self.assertEqual(got[0].headers["ce-traceparent"], "00-abc")
+        self.assertEqual(got[0].headers["ce-tenant"], "7")
+
+    def test_cloudevents_batch(self):
+        rcv = self.receiver()
+        events = self.ce_events()
+        self.once(self.config(rcv.url("/"), format="cloudevents", prefix="app.", batch=10,
+                              cloudevents_source="/s"))
+        (req,) = rcv.received()
+        self.assertEqual(req.headers["content-type"], "application/cloudevents-batch+json")
+        for ce, ev in zip(req.json(), events):
+            self.assert_ce_attributes(ce, ev, "/s")
+
+    def test_cloudevents_on_stdout(self):
+        events = self.ce_events()
+        cf = self.make_config({"outbox.database": self.db.path, "sinks": {"out": {
+            "type": "stdout", "format": "cloudevents", "prefix": "app.",
+            "cloudevents-source": "/here"}}})
+        relay = self.relay(cf)
+        rc, _ = relay.once()
+        self.assertEqual(rc, 0)
+        lines = [json.loads(line) for line in relay.output().splitlines()]
+        self.assertEqual(len(lines), 2)
+        for ce, ev in zip(lines, events):
+            self.assert_ce_attributes(ce, ev, "/here")
+            self.assertEqual(ce["data"], json.loads(ev["payload"]))
+
     # ---- TLS ---------------------------------------------------------------------------
 
     def test_tls_with_a_ca_made_here(self):

@@ -272,7 +272,7 @@ class TestConfigErrors(RelayCase):
 
     def test_sink_without_type(self):
         self.config_error('{"sinks": {"audit": {"events": ["a.*"]}}}',
-                          'FILE: sinks.audit: missing "type" (stdout, redis or rabbitmq)')
+                          'FILE: sinks.audit: missing "type" (stdout, redis, rabbitmq or http)')
 
     def test_duplicate_sink(self):
         self.config_error('{"system.queue-adapter": "stdout", "sinks": {"stdout": '
