@@ -147,7 +147,7 @@ envelope_cloudevent(const char *id, const char *type, const char *source,
 	if ((text = malloc(alen + sizeof k_data - 1 + plen + 2)) != NULL) {
 		memcpy(text, attrs, alen);
 		memcpy(text + alen, k_data, sizeof k_data - 1);
-		memcpy(text + alen + sizeof k_data - 1, payload, plen);
+		memcpy(text + alen + sizeof k_data - 1, payload, plen + 1);
 		*len = alen + sizeof k_data - 1 + plen;
 		text[(*len)++] = '}';
 		text[*len] = '\0';

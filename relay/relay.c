@@ -413,18 +413,18 @@ static void
 relay_skip_extension(const char *name, void *arg)
 {
 	static char *warned[64];
-	static size_t n;
+	static size_t nwarned = 0;
 	size_t i;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < nwarned; i++) {
 		if (strcmp(warned[i], name) == 0)
 			return;
 	}
-	if (n < sizeof warned / sizeof warned[0])
-		warned[n++] = xstrdup(name);
+	if (nwarned < sizeof warned / sizeof warned[0])
+		warned[nwarned++] = xstrdup(name);
 	log_warn("sink %s: header \"%s\" is not a CloudEvents extension (a-z, 0-9, at most "
-	    "20 characters, a string, number or boolean): left out of the events", (const char *)arg,
-	    name);
+	    "20 characters, a string, number or boolean): left out of the events",
+	    (const char *)arg, name);
 }
 
 /* Make message m for event ev, published as name (malloc'd, now owned by the batch). */

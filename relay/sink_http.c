@@ -89,7 +89,7 @@ sink_http_sign_key_standard(const struct sink_http_key *k, const char *id,
 	size_t hlen = strlen(head);
 
 	all = xcalloc(1, hlen + len + 1);
-	memcpy(all, head, hlen);
+	memcpy(all, head, hlen + 1);
 	memcpy(all + hlen, body, len);
 	sink_http_hmac(k, all, hlen + len, mac);
 	EVP_EncodeBlock(b64, mac, sizeof mac);
@@ -283,7 +283,7 @@ sink_http_sign(struct sink_http *sh, struct sink_http_req *req, const char *id,
 	line = xstrdup("webhook-signature:");
 	for (i = 0; i < sh->o->secrets.n; i++) {
 		sink_http_sign_key_standard(&sh->keys[i], id, now, body, len, sig, sizeof sig);
-		next = xasprintf("%s%s%s", line, i == 0 ? " " : " ", sig);
+		next = xasprintf("%s %s", line, sig);
 		free(line);
 		line = next;
 	}

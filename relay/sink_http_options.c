@@ -110,7 +110,7 @@ int
 sink_http_secret_key(int signature, const char *secret, unsigned char *key, size_t *keylen)
 {
 	static const char prefix[] = "whsec_";
-	size_t n = strlen(secret);
+	size_t n = strlen(secret), i;
 
 	if (signature == SINK_HTTP_SIGN_STANDARD) {
 		if (strncmp(secret, prefix, sizeof prefix - 1) != 0)
@@ -120,7 +120,8 @@ sink_http_secret_key(int signature, const char *secret, unsigned char *key, size
 	}
 	if (n == 0 || n > SINK_HTTP_KEY_MAX)
 		return -1;
-	memcpy(key, secret, n);
+	for (i = 0; i < n; i++)
+		key[i] = (unsigned char)secret[i];
 	*keylen = n;
 	return 0;
 }
