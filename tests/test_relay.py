@@ -267,8 +267,8 @@ class TestConfigErrors(RelayCase):
 
     def test_unknown_adapter(self):
         self.config_error('{"system.queue-adapter": "kafka"}',
-                          'FILE: system.queue-adapter: expected "redis", "rabbitmq" or '
-                          '"stdout", got "kafka"')
+                          'FILE: system.queue-adapter: expected "redis", "rabbitmq", "http" '
+                          'or "stdout", got "kafka"')
 
     def test_sink_without_type(self):
         self.config_error('{"sinks": {"audit": {"events": ["a.*"]}}}',
