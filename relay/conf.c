@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "log.h"
@@ -186,6 +187,7 @@ conf_read_file(const char *path, mode_t *mode, char **cause)
 static const char *const conf_log_levels[] = { "error", "warn", "info", "debug", NULL };
 static const char *const conf_start_ats[] = { "oldest", "latest", NULL };
 static const char *const conf_log_formats[] = { "text", "json", NULL };
+static const char *const conf_formats[] = { "envelope", "cloudevents", NULL };
 
 const struct conf_option conf_options[] = {
 	{ .name = "outbox.database", .type = OPTION_STRING, .offset = C(database),
@@ -218,8 +220,8 @@ const struct conf_option conf_options[] = {
 	  .help = "serve /metrics, /healthz and /readyz on 127.0.0.1:9464, [::1]:9464 or a "
 	  "unix socket path (or --metrics); read at start-up only; absent: off" },
 	{ .name = "system.queue-adapter", .type = OPTION_STRING, .offset = C(adapter),
-	  .help = "the type of one sink named after it (redis, rabbitmq, nats, mqtt or "
-	  "stdout), whose options are the redis.X, rabbitmq.X, nats.X or mqtt.X keys" },
+	  .help = "the type of one sink named after it (redis, rabbitmq, nats, mqtt, http or "
+	  "stdout), whose options are the redis.X, rabbitmq.X, nats.X, mqtt.X or http.X keys" },
 	{ .name = "system.push-events", .type = OPTION_PATTERNS, .offset = C(filter),
 	  .help = "event names or globs (user.*) every sink publishes by default; an event "
 	  "passes if its name or its prefixed name matches; absent: every event" },
@@ -243,11 +245,14 @@ const struct conf_option conf_options[] = {
 	  .help = "option X of the nats adapter's sink" },
 	{ .name = "mqtt.*", .type = OPTION_OTHER,
 	  .help = "option X of the mqtt adapter's sink" },
+	{ .name = "http.*", .type = OPTION_OTHER,
+	  .help = "option X of the http adapter's sink" },
 	OPTION_END
 };
 
 const struct conf_option conf_sink_options[] = {
-	{ .name = "type", .type = OPTION_OTHER, .help = "stdout, redis, rabbitmq, nats or mqtt (required)" },
+	{ .name = "type", .type = OPTION_OTHER,
+	  .help = "stdout, redis, rabbitmq, nats, mqtt or http (required)" },
 	{ .name = "events", .type = OPTION_PATTERNS, .offset = S(filter),
 	  .help = "event names or globs this sink publishes (default: system.push-events)" },
 	{ .name = "prefix", .type = OPTION_STRING, .offset = S(prefix),
@@ -255,6 +260,12 @@ const struct conf_option conf_sink_options[] = {
 	{ .name = "start-at", .type = OPTION_CHOICE, .offset = S(start_at), .def = "oldest",
 	  .choices = conf_start_ats, .help = "where a sink new to the database starts: every "
 	  "event in the table, or only those committed after it was added" },
+	{ .name = "format", .type = OPTION_CHOICE, .offset = S(format), .def = "envelope",
+	  .choices = conf_formats, .help = "the push-events envelope, or CloudEvents 1.0 "
+	  "(JSON; HTTP structured or binary mode)" },
+	{ .name = "cloudevents-source", .type = OPTION_STRING, .offset = S(ce_source),
+	  .flags = OPTION_EMPTY_IS_NULL, .help = "the CloudEvents source, a URI-reference "
+	  "(default: //outboxd/HOST/DATABASE)" },
 	OPTION_END
 };
 
@@ -410,7 +421,7 @@ conf_adapter(struct conf *cf, const cJSON *root, char **cause)
 	}
 	if (sink_type_find(adapter) == NULL) {
 		*cause = xasprintf("system.queue-adapter: expected \"redis\", \"rabbitmq\", "
-		    "\"nats\", \"mqtt\" or \"stdout\", got \"%s\"", adapter);
+		    "\"nats\", \"mqtt\", \"http\" or \"stdout\", got \"%s\"", adapter);
 		return -1;
 	}
 	opts = strcmp(adapter, "stdout") == 0 ? cJSON_CreateObject() :
@@ -454,6 +465,24 @@ conf_sinks(struct conf *cf, const cJSON *sinks, char **cause)
 	return 0;
 }
 
+/* The CloudEvents source of sinks that give none: where the events come from, the host
+ * and the database file. */
+static void
+conf_default_source(struct conf *cf)
+{
+	char host[256];
+	size_t i;
+
+	if (gethostname(host, sizeof host) != 0)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	for (i = 0; i < cf->nsinks; i++) {
+		if (cf->sinks[i].ce_source == NULL)
+			cf->sinks[i].ce_source = xasprintf("//outboxd/%s%s%s", host,
+			    *cf->database == '/' ? "" : "/", cf->database);
+	}
+}
+
 static int
 conf_apply(struct conf *cf, const cJSON *root, char **cause)
 {
@@ -495,6 +524,7 @@ conf_apply(struct conf *cf, const cJSON *root, char **cause)
 		*cause = xasprintf("no database: set \"outbox.database\" or use --db PATH");
 		return -1;
 	}
+	conf_default_source(cf);
 	return 0;
 }
 

@@ -31,6 +31,8 @@ struct conf_sink {
 	char *filter;            /* JSON array of GLOB patterns, or NULL for every event */
 	char *prefix;            /* joined to event names as is */
 	int start_at;            /* enum conf_start_at */
+	int format;              /* enum sink_format */
+	char *ce_source;         /* CloudEvents source; default: the host and the database */
 	void *options;           /* the type's options, read from its table and checked */
 	char *target;            /* where it publishes, for logs, passwords masked */
 };

@@ -1,9 +1,13 @@
-/* envelope.c: build the push-events envelope, byte for byte what existing consumers parse. */
+/* envelope.c: build the push-events envelope, byte for byte what existing consumers parse,
+ * and the CloudEvents 1.0 structured event. */
 #include "config.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
 
 #include "envelope.h"
 
@@ -73,4 +77,81 @@ envelope_build(const char *id, const char *name, const char *payload, const char
 	b.p[b.len] = '\0';
 	*len = b.len;
 	return b.p;
+}
+
+void
+envelope_time(int64_t ms, char *buf, size_t len)
+{
+	time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+	struct tm tm;
+	char day[24];
+
+	gmtime_r(&secs, &tm);
+	strftime(day, sizeof day, "%Y-%m-%dT%H:%M:%S", &tm);
+	snprintf(buf, len, "%s.%03dZ", day, (int)(ms - (int64_t)secs * 1000));
+}
+
+/* A CloudEvents extension name: a-z and 0-9, 1 to 20 characters, no attribute's name. */
+static int
+envelope_extension_ok(const char *name)
+{
+	static const char *const taken[] = { "specversion", "id", "source", "type", "time",
+		"datacontenttype", "dataschema", "subject", "data", "data_base64", NULL };
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > 20 || strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789") != n)
+		return 0;
+	for (i = 0; taken[i] != NULL; i++) {
+		if (strcmp(name, taken[i]) == 0)
+			return 0;
+	}
+	return 1;
+}
+
+/* The attributes as one line (cJSON keeps the order they were added in), then the payload
+ * as it is: data's bytes are the producer's, not a re-serialization. */
+char *
+envelope_cloudevent(const char *id, const char *type, const char *source,
+    int64_t created_at, const char *payload, const char *headers, envelope_skip_fn *skip,
+    void *arg, size_t *len)
+{
+	static const char k_data[] = ",\"data\":";
+	cJSON *ev = cJSON_CreateObject(), *hdrs = NULL, *h;
+	char when[40], *attrs, *text;
+	size_t alen, plen = strlen(payload);
+
+	if (ev == NULL)
+		return NULL;
+	envelope_time(created_at, when, sizeof when);
+	cJSON_AddStringToObject(ev, "specversion", "1.0");
+	cJSON_AddStringToObject(ev, "id", id);
+	cJSON_AddStringToObject(ev, "source", source);
+	cJSON_AddStringToObject(ev, "type", type);
+	cJSON_AddStringToObject(ev, "time", when);
+	cJSON_AddStringToObject(ev, "datacontenttype", "application/json");
+	if (headers != NULL && (hdrs = cJSON_Parse(headers)) != NULL) {
+		cJSON_ArrayForEach(h, hdrs) {
+			if (envelope_extension_ok(h->string) && (cJSON_IsString(h) ||
+			    cJSON_IsNumber(h) || cJSON_IsBool(h)))
+				cJSON_AddItemToObject(ev, h->string, cJSON_Duplicate(h, 1));
+			else if (skip != NULL)
+				skip(h->string, arg);
+		}
+	}
+	attrs = cJSON_PrintUnformatted(ev);
+	cJSON_Delete(hdrs);
+	cJSON_Delete(ev);
+	if (attrs == NULL)
+		return NULL;
+	alen = strlen(attrs) - 1; /* without its closing brace */
+	if ((text = malloc(alen + sizeof k_data - 1 + plen + 2)) != NULL) {
+		memcpy(text, attrs, alen);
+		memcpy(text + alen, k_data, sizeof k_data - 1);
+		memcpy(text + alen + sizeof k_data - 1, payload, plen + 1);
+		*len = alen + sizeof k_data - 1 + plen;
+		text[(*len)++] = '}';
+		text[*len] = '\0';
+	}
+	cJSON_free(attrs);
+	return text;
 }

@@ -52,12 +52,12 @@ main_usage(FILE *out)
 {
 	fputs(
 	    "usage: outboxd [-c FILE] [--db PATH]\n"
-	    "               [--redis URL | --amqp URL | --nats URL | --mqtt URL | --stdout]\n"
-	    "               [--channel NAME] [--queue NAME] [--once] [--standby]\n"
+	    "               [--redis URL | --amqp URL | --nats URL | --mqtt URL | --http URL |\n"
+	    "                --stdout] [--channel NAME] [--queue NAME] [--once] [--standby]\n"
 	    "               [-v] [-q] [--log-file PATH] [--metrics ADDR:PORT]\n"
 	    "\n"
-	    "Relay the events of an SQLite outbox table to Redis, RabbitMQ, NATS, MQTT or\n"
-	    "stdout, at least once, in order, recording what was delivered.\n"
+	    "Relay the events of an SQLite outbox table to Redis, RabbitMQ, NATS, MQTT, HTTP\n"
+	    "or stdout, at least once, in order, recording what was delivered.\n"
 	    "\n"
 	    "  -c, --config FILE   JSON configuration (push-events keys, outbox.*, relay.*, sinks)\n"
 	    "      --db PATH       the outbox database (outbox.database)\n"
@@ -71,6 +71,8 @@ main_usage(FILE *out)
 	    "                      tls://... (system.queue-adapter nats, nats.url)\n"
 	    "      --mqtt URL      publish to MQTT at QoS 1: mqtt[s]://[user:pass@]host:port\n"
 	    "                      (system.queue-adapter mqtt, mqtt.url)\n"
+	    "      --http URL      POST each event to URL, {name} expands\n"
+	    "                      (system.queue-adapter http, http.url)\n"
 	    "      --stdout        write envelopes to standard output as JSON lines (default)\n"
 	    "      --once          publish everything due now, then exit\n"
 	    "      --standby       if another relay is active on the database, wait and take\n"
@@ -84,7 +86,7 @@ main_usage(FILE *out)
 	    "      --version       versions of outboxd and its libraries\n"
 	    "\n"
 	    "Passwords: OUTBOXD_REDIS_PASSWORD and OUTBOXD_AMQP_PASSWORD keep them out of\n"
-	    "URLs on the command line.\n"
+	    "URLs on the command line; OUTBOXD_HTTP_SECRET signs HTTP requests.\n"
 	    "SIGHUP reloads the configuration and reopens the log file.\n"
 	    "Flags override the configuration file. Exit status: 0 done, 1 runtime error,\n"
 	    "2 usage, 3 another relay is active, 65 not an outbox database, 66 no such\n"
@@ -136,8 +138,8 @@ main_scrub_url(char *arg)
 static int
 main_parse_args(int argc, char **argv, struct main_args *a)
 {
-	enum { OPT_DB = 256, OPT_REDIS, OPT_AMQP, OPT_NATS, OPT_MQTT, OPT_CHANNEL, OPT_QUEUE,
-	    OPT_STDOUT, OPT_ONCE, OPT_STANDBY, OPT_LOG_FILE, OPT_VERSION, OPT_METRICS };
+	enum { OPT_DB = 256, OPT_REDIS, OPT_AMQP, OPT_NATS, OPT_MQTT, OPT_HTTP, OPT_CHANNEL,
+	    OPT_QUEUE, OPT_STDOUT, OPT_ONCE, OPT_STANDBY, OPT_LOG_FILE, OPT_VERSION, OPT_METRICS };
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "db", required_argument, NULL, OPT_DB },
@@ -147,6 +149,7 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 		{ "mqtt", required_argument, NULL, OPT_MQTT },
 		{ "channel", required_argument, NULL, OPT_CHANNEL },
 		{ "queue", required_argument, NULL, OPT_QUEUE },
+		{ "http", required_argument, NULL, OPT_HTTP },
 		{ "stdout", no_argument, NULL, OPT_STDOUT },
 		{ "once", no_argument, NULL, OPT_ONCE },
 		{ "standby", no_argument, NULL, OPT_STANDBY },
@@ -189,6 +192,12 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 			if (main_scrub_url(optarg))
 				a->argv_password = "--mqtt";
 			break;
+		case OPT_HTTP:
+			main_override(a, "system.queue-adapter", "http");
+			main_override(a, "http.url", optarg);
+			if (main_scrub_url(optarg))
+				a->argv_password = "--http";
+			break;
 		case OPT_CHANNEL: main_override(a, "redis.channel-name", optarg); break;
 		case OPT_QUEUE: main_override(a, "rabbitmq.channel-name", optarg); break;
 		case OPT_STDOUT: main_override(a, "system.queue-adapter", "stdout"); break;
@@ -214,8 +223,8 @@ main_parse_args(int argc, char **argv, struct main_args *a)
 	}
 	return 0;
 usage:
-	fputs("usage: outboxd [-c FILE] [--db PATH] [--redis URL | --amqp URL | --stdout] "
-	    "[--once] (see --help)\n", stderr);
+	fputs("usage: outboxd [-c FILE] [--db PATH] [--redis URL | --amqp URL | --http URL | "
+	    "--stdout] [--once] (see --help)\n", stderr);
 	return -1;
 }
 
@@ -421,7 +430,8 @@ main(int argc, char **argv)
 		    "give it in %s a configuration file only its owner can read",
 		    a.argv_password, strcmp(a.argv_password, "--redis") == 0 ?
 		    "OUTBOXD_REDIS_PASSWORD or" : strcmp(a.argv_password, "--amqp") == 0 ?
-		    "OUTBOXD_AMQP_PASSWORD or" : "");
+		    "OUTBOXD_AMQP_PASSWORD or" : strcmp(a.argv_password, "--http") == 0 ?
+		    "an Authorization header (http.headers) or" : "");
 	}
 	if (main_signals() != 0) {
 		log_error("cannot set up signals: %s", strerror(errno));

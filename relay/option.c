@@ -261,6 +261,27 @@ option_parse_patterns(const cJSON *v, const char *where, const char *key, char *
 	return 0;
 }
 
+/* An object whose values are strings (HTTP headers), kept as its compact text. */
+static int
+option_parse_object(const struct conf_option *o, const cJSON *v, const char *where,
+    const char *key, char **out, char **cause)
+{
+	const cJSON *item;
+	int strings = (o->flags & OPTION_STRING_VALUES) != 0;
+
+	if (!cJSON_IsObject(v))
+		return option_type_error(where, key, strings ? "an object of strings" : "an object",
+		    v, o->flags & OPTION_SECRET, cause);
+	cJSON_ArrayForEach(item, v) {
+		if (strings && !cJSON_IsString(item))
+			return option_error(where, key, cause, "the value of \"%s\" must be a "
+			    "string", item->string);
+	}
+	free(*out);
+	*out = cJSON_PrintUnformatted(v);
+	return 0;
+}
+
 static int
 option_parse(const struct conf_option *o, void *base, const cJSON *v, const char *where,
     const char *key, char **cause)
@@ -299,14 +320,7 @@ option_parse(const struct conf_option *o, void *base, const cJSON *v, const char
 	case OPTION_PATTERNS:
 		return option_parse_patterns(v, where, key, OPTION_FIELD(base, o, char *), cause);
 	case OPTION_OBJECT:
-		if (!cJSON_IsObject(v))
-			return option_type_error(where, key, "an object", v, o->flags & OPTION_SECRET,
-			    cause);
-		s = OPTION_FIELD(base, o, char *);
-		free(*s);
-		if ((*s = cJSON_PrintUnformatted(v)) == NULL)
-			abort();
-		return 0;
+		return option_parse_object(o, v, where, key, OPTION_FIELD(base, o, char *), cause);
 	case OPTION_OTHER:
 		break;
 	}

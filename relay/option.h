@@ -37,6 +37,8 @@ enum option_type {
 #define OPTION_SECRET 0x1
 /* An empty string means unset (NULL), as in a URL's empty user name. */
 #define OPTION_EMPTY_IS_NULL 0x2
+/* OPTION_OBJECT: every value must be a string (HTTP headers). */
+#define OPTION_STRING_VALUES 0x4
 
 struct option_strings {
 	char **v;

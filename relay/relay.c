@@ -348,6 +348,7 @@ relay_connect(struct relay *r, struct relay_sink *rs)
 
 	if (rs->sk->connected)
 		return 0;
+	rs->sk->retry_after_max_ms = r->cf->backoff_max_ms;
 	if (now < rs->reconnect_at) {
 		relay_outage_remind(r, rs, now);
 		return -1;
@@ -413,16 +414,41 @@ relay_connection_lost(struct relay *r, struct relay_sink *rs, const char *cause)
 
 /* ---- publishing -------------------------------------------------------------------- */
 
+/* A header that cannot be a CloudEvents extension: one warning per name, for a while. */
+static void
+relay_skip_extension(const char *name, void *arg)
+{
+	static char *warned[64];
+	static size_t nwarned = 0;
+	size_t i;
+
+	for (i = 0; i < nwarned; i++) {
+		if (strcmp(warned[i], name) == 0)
+			return;
+	}
+	if (nwarned < sizeof warned / sizeof warned[0])
+		warned[nwarned++] = xstrdup(name);
+	log_warn("sink %s: header \"%s\" is not a CloudEvents extension (a-z, 0-9, at most "
+	    "20 characters, a string, number or boolean): left out of the events",
+	    (const char *)arg, name);
+}
+
 /* Make message m for event ev, published as name (malloc'd, now owned by the batch). */
 static void
-relay_add_message(struct relay *r, size_t m, const struct store_event *ev, char *name)
+relay_add_message(struct relay *r, const struct relay_sink *rs, size_t m,
+    const struct store_event *ev, char *name)
 {
 	struct sink_message *msg = &r->msgs[m];
 	size_t len;
 
 	r->names[m] = name;
 	r->keys[m] = ev->key;
-	r->envelopes[m] = envelope_build(ev->id, name, ev->payload, ev->headers, &len);
+	if (rs->cs->format == SINK_FORMAT_CLOUDEVENTS)
+		r->envelopes[m] = envelope_cloudevent(ev->id, name, rs->cs->ce_source,
+		    ev->created_at, ev->payload, ev->headers, relay_skip_extension, rs->sk->name,
+		    &len);
+	else
+		r->envelopes[m] = envelope_build(ev->id, name, ev->payload, ev->headers, &len);
 	if (r->envelopes[m] == NULL)
 		abort();
 	memset(msg, 0, sizeof *msg);
@@ -431,6 +457,8 @@ relay_add_message(struct relay *r, size_t m, const struct store_event *ev, char 
 	msg->name = name;
 	msg->envelope = r->envelopes[m];
 	msg->envelope_len = len;
+	msg->format = rs->cs->format;
+	msg->payload = ev->payload;
 	msg->headers = ev->headers;
 	msg->created_at = ev->created_at;
 	msg->status = SINK_UNSENT;
@@ -574,7 +602,7 @@ relay_retries(struct relay *r, struct relay_sink *rs)
 		return -1;
 	}
 	for (i = 0; i < (size_t)n; i++)
-		relay_add_message(r, i, &r->events[i], xasprintf("%s%s", rs->cs->prefix,
+		relay_add_message(r, rs, i, &r->events[i], xasprintf("%s%s", rs->cs->prefix,
 		    r->events[i].name));
 	broken = relay_publish(r, rs, (size_t)n);
 	for (i = 0; i < (size_t)n; i++) {
@@ -655,7 +683,7 @@ relay_gather(struct relay *r, struct relay_sink *rs, int n, int *next, size_t *n
 		}
 		if (ev->key != NULL)
 			relay_keyset_find(&r->inflight, ev->key, 1);
-		relay_add_message(r, (*nmsg)++, ev, name);
+		relay_add_message(r, rs, (*nmsg)++, ev, name);
 	}
 	*next = j;
 	return 0;

@@ -16,6 +16,7 @@ static const struct sink_ops *const sink_all_ops[] = {
 	&sink_rabbitmq_ops,
 	&sink_nats_ops,
 	&sink_mqtt_ops,
+	&sink_http_ops,
 };
 
 const struct sink_ops *

@@ -28,13 +28,21 @@ enum sink_status {
 
 #define SINK_ERROR_MAX 256
 
+/* What msg->envelope holds: a sink's "format" (conf.c). */
+enum sink_format {
+	SINK_FORMAT_ENVELOPE,      /* {"id","name","data"[,"metadata"]} */
+	SINK_FORMAT_CLOUDEVENTS    /* a CloudEvents 1.0 structured JSON event */
+};
+
 struct sink_message {
 	/* Set by the loop; borrowed by the sink for the duration of publish. */
 	int64_t seq;
 	const char *id;
 	const char *name;      /* published name: the sink's prefix + the event name */
-	const char *envelope;  /* {"id","name","data"[,"metadata"]}, one line of JSON */
+	const char *envelope;  /* the event in the sink's format, one line of JSON */
 	size_t envelope_len;
+	int format;            /* enum sink_format */
+	const char *payload;   /* the event's data, compact JSON */
 	const char *headers;   /* the event's headers, a JSON object, or NULL */
 	int64_t created_at;    /* unix ms */
 	/* Set by the sink. */
@@ -65,6 +73,7 @@ extern const struct sink_type sink_redis_type;
 extern const struct sink_type sink_rabbitmq_type;
 extern const struct sink_type sink_nats_type;
 extern const struct sink_type sink_mqtt_type;
+extern const struct sink_type sink_http_type;
 
 /* The sink type called name, or NULL. */
 const struct sink_type *sink_type_find(const char *name);
@@ -73,7 +82,7 @@ const struct sink_type *sink_type_find(const char *name);
 void *sink_type_read(const struct sink_type *type, const cJSON *obj, const char *where,
     char **cause);
 void sink_type_free(const struct sink_type *type, void *opts);
-/* "stdout, redis, rabbitmq, nats or mqtt", for messages. */
+/* "stdout, redis, rabbitmq, nats, mqtt or http", for messages. */
 const char *sink_type_names(void);
 
 /*
@@ -115,6 +124,9 @@ struct sink {
 	void *options;              /* the sink's own copy, filled by ops->type->options */
 	void *priv;                 /* the sink's own state */
 	int connected;
+	/* The longest pause a sink may impose before its next connect (an HTTP Retry-After):
+	 * relay.backoff-max-ms, kept current by the loop. */
+	int64_t retry_after_max_ms;
 };
 
 extern const struct sink_ops sink_stdout_ops;
@@ -122,6 +134,7 @@ extern const struct sink_ops sink_redis_ops;
 extern const struct sink_ops sink_rabbitmq_ops;
 extern const struct sink_ops sink_nats_ops;
 extern const struct sink_ops sink_mqtt_ops;
+extern const struct sink_ops sink_http_ops;
 
 /* The built-in ops of a type, or NULL. */
 const struct sink_ops *sink_ops_find(const struct sink_type *type);

@@ -34,6 +34,7 @@ static const struct sink_type *const sink_types[] = {
 	&sink_rabbitmq_type,
 	&sink_nats_type,
 	&sink_mqtt_type,
+	&sink_http_type,
 };
 
 const struct sink_type *
@@ -74,5 +75,5 @@ sink_type_free(const struct sink_type *type, void *opts)
 const char *
 sink_type_names(void)
 {
-	return "stdout, redis, rabbitmq, nats or mqtt";
+	return "stdout, redis, rabbitmq, nats, mqtt or http";
 }

@@ -475,12 +475,12 @@ START_TEST(test_adapters_and_sinks)
 {
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"system.queue-adapter\": \"kafka\"}",
 	    "FILE: system.queue-adapter: expected \"redis\", \"rabbitmq\", \"nats\", "
-	    "\"mqtt\" or \"stdout\", got \"kafka\"");
+	    "\"mqtt\", \"http\" or \"stdout\", got \"kafka\"");
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"sinks\": {\"k\": {\"type\": "
 	    "\"kafka\"}}}",
-	    "FILE: sinks.k: unknown sink type \"kafka\" (use stdout, redis, rabbitmq, nats or mqtt)");
+	    "FILE: sinks.k: unknown sink type \"kafka\" (use stdout, redis, rabbitmq, nats, mqtt or http)");
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"sinks\": {\"a\": {}}}",
-	    "FILE: sinks.a: missing \"type\" (stdout, redis, rabbitmq, nats or mqtt)");
+	    "FILE: sinks.a: missing \"type\" (stdout, redis, rabbitmq, nats, mqtt or http)");
 	ck_conf_error("{\"outbox.database\": \"a.db\", \"sinks\": {\"bad name\": {\"type\": "
 	    "\"stdout\"}}}",
 	    "FILE: sinks.bad name: sink names are 1 to 64 letters, digits, '.', '_' or '-'");
@@ -660,7 +660,7 @@ START_TEST(test_overrides_win)
 	o = overrides("{\"system.queue-adapter\": \"kafka\"}");
 	msg = load_error("{\"outbox.database\": \"a.db\"}", o);
 	ck_assert_str_eq(msg, "FILE: system.queue-adapter: expected \"redis\", \"rabbitmq\", "
-	    "\"nats\", \"mqtt\" or \"stdout\", got \"kafka\"");
+	    "\"nats\", \"mqtt\", \"http\" or \"stdout\", got \"kafka\"");
 	free(msg);
 	cJSON_Delete(o);
 }

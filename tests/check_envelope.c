@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "envelope.h"
 #include "unit_main.h"
 #include "util.h"
@@ -89,6 +91,72 @@ START_TEST(test_envelope_worst_case)
 }
 END_TEST
 
+/* ---- CloudEvents ------------------------------------------------------------------------------ */
+
+static char skipped[256];
+
+static void
+on_skip(const char *name, void *arg)
+{
+	ck_assert_str_eq((const char *)arg, "sink");
+	strncat(skipped, name, sizeof skipped - strlen(skipped) - 2);
+	strcat(skipped, " ");
+}
+
+START_TEST(test_cloudevent_attributes)
+{
+	char sink[] = "sink";
+	size_t len = 0;
+	char *ev;
+	cJSON *o;
+
+	skipped[0] = '\0';
+	/* 2021-02-25T15:02:10.042Z */
+	ev = envelope_cloudevent("e-1", "myapp.user.login", "//outboxd/host/app.db",
+	    1614265330042LL, "{\"n\":  1.50}", "{\"traceparent\":\"00-ab\",\"tenant2\":7,"
+	    "\"ok\":true,\"Upper\":\"x\",\"has-dash\":\"x\",\"id\":\"clash\","
+	    "\"nested\":{\"a\":1},\"abcdefghijklmnopqrstu\":\"21 chars\"}", on_skip, sink, &len);
+	ck_assert_ptr_nonnull(ev);
+	ck_assert_uint_eq(len, strlen(ev));
+	/* Attribute by attribute, in this order; data is the payload's own bytes. */
+	ck_assert_str_eq(ev, "{\"specversion\":\"1.0\",\"id\":\"e-1\","
+	    "\"source\":\"//outboxd/host/app.db\",\"type\":\"myapp.user.login\","
+	    "\"time\":\"2021-02-25T15:02:10.042Z\",\"datacontenttype\":\"application/json\","
+	    "\"traceparent\":\"00-ab\",\"tenant2\":7,\"ok\":true,\"data\":{\"n\":  1.50}}");
+	o = cJSON_Parse(ev);
+	ck_assert_ptr_nonnull(o);
+	ck_assert_str_eq(cJSON_GetObjectItem(o, "specversion")->valuestring, "1.0");
+	cJSON_Delete(o);
+	ck_assert_str_eq(skipped, "Upper has-dash id nested abcdefghijklmnopqrstu ");
+	free(ev);
+}
+END_TEST
+
+START_TEST(test_cloudevent_no_headers_and_escaping)
+{
+	size_t len = 0;
+	char *ev = envelope_cloudevent("a\"b", "t\\u", "s", 0, "null", NULL, NULL, NULL, &len);
+
+	ck_assert_str_eq(ev, "{\"specversion\":\"1.0\",\"id\":\"a\\\"b\",\"source\":\"s\","
+	    "\"type\":\"t\\\\u\",\"time\":\"1970-01-01T00:00:00.000Z\","
+	    "\"datacontenttype\":\"application/json\",\"data\":null}");
+	free(ev);
+}
+END_TEST
+
+START_TEST(test_cloudevent_time)
+{
+	char buf[40];
+
+	envelope_time(1614265330042LL, buf, sizeof buf);
+	ck_assert_str_eq(buf, "2021-02-25T15:02:10.042Z");
+	envelope_time(999, buf, sizeof buf);
+	ck_assert_str_eq(buf, "1970-01-01T00:00:00.999Z");
+	envelope_time(4102444800000LL, buf, sizeof buf);
+	ck_assert_str_eq(buf, "2100-01-01T00:00:00.000Z");
+}
+END_TEST
+
 /* ---- main ------------------------------------------------------------------------------------- */
 
 static Suite *
@@ -100,6 +168,9 @@ envelope_suite(void)
 	tcase_add_test(tc, test_envelope);
 	tcase_add_test(tc, test_envelope_escaping);
 	tcase_add_test(tc, test_envelope_worst_case);
+	tcase_add_test(tc, test_cloudevent_attributes);
+	tcase_add_test(tc, test_cloudevent_no_headers_and_escaping);
+	tcase_add_test(tc, test_cloudevent_time);
 	suite_add_tcase(s, tc);
 	return s;
 }

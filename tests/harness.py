@@ -199,6 +199,33 @@ class Process:
             return ""
 
 
+# ---- TLS: a CA and a server certificate made with openssl ------------------------------
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True,
+                   timeout=60)
+
+
+def make_ca(dir, name):
+    """A CA (name.crt, name.key) in dir."""
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+            "-subj", "/CN=outboxd test CA %s" % name, "-keyout", name + ".key",
+            "-out", name + ".crt", cwd=dir)
+    return os.path.join(dir, name + ".crt")
+
+
+def make_server_cert(dir, ca):
+    """server.crt/server.key for localhost and 127.0.0.1, signed by the CA ca."""
+    with open(os.path.join(dir, "san.ext"), "w") as f:
+        f.write("subjectAltName = DNS:localhost, IP:127.0.0.1\n"
+                "extendedKeyUsage = serverAuth\n")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
+            "-keyout", "server.key", "-out", "server.csr", cwd=dir)
+    openssl("x509", "-req", "-in", "server.csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
+            "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt",
+            cwd=dir)
+
+
 # ---- Redis --------------------------------------------------------------------------------
 
 class RespError(Exception):

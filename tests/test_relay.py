@@ -268,11 +268,11 @@ class TestConfigErrors(RelayCase):
     def test_unknown_adapter(self):
         self.config_error('{"system.queue-adapter": "kafka"}',
                           'FILE: system.queue-adapter: expected "redis", "rabbitmq", '
-                          '"nats", "mqtt" or "stdout", got "kafka"')
+                          '"nats", "mqtt", "http" or "stdout", got "kafka"')
 
     def test_sink_without_type(self):
         self.config_error('{"sinks": {"audit": {"events": ["a.*"]}}}',
-                          'FILE: sinks.audit: missing "type" (stdout, redis, rabbitmq, nats or mqtt)')
+                          'FILE: sinks.audit: missing "type" (stdout, redis, rabbitmq, nats, mqtt or http)')
 
     def test_duplicate_sink(self):
         self.config_error('{"system.queue-adapter": "stdout", "sinks": {"stdout": '

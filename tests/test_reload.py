@@ -138,7 +138,7 @@ class TestReload(BrokerCase):
         relay.wait_log("sink one:")
         cases = [
             ({"outbox.database": self.db.path, "sinks": {"x": {"type": "kafka"}}},
-             'sinks.x: unknown sink type "kafka" (use stdout, redis, rabbitmq, nats or mqtt)'),
+             'sinks.x: unknown sink type "kafka" (use stdout, redis, rabbitmq, nats, mqtt or http)'),
             ({"outbox.database": self.db.path, "relay.batch-size": 0},
              "relay.batch-size: 0 is out of range (1 to 10000)"),
             ({"outbox.database": self.tmp.join("other.db")},

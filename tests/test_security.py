@@ -26,7 +26,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tap  # noqa: E402
 from harness import (EXIT_CONFIG, EXIT_OK, EXIT_UNREACHABLE, OUTBOXD,  # noqa: E402
-                     BrokerCase, OutboxDB, RedisServer, Subscriber, TempDir)
+                     BrokerCase, OutboxDB, RedisServer, Subscriber, TempDir, make_ca,
+                     make_server_cert)
 from harness_rabbitmq import (RABBIT_BIN, get_messages, rabbit_port,  # noqa: E402
                               start_module_node, stop_module_node)
 
@@ -260,31 +261,6 @@ NODE_TMP = None
 PKI_TMP = None
 TLS_PORT = None
 CA = None
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True,
-                   timeout=60)
-
-
-def make_ca(dir, name):
-    """A CA (name.crt, name.key) in dir."""
-    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-            "-subj", "/CN=outboxd test CA %s" % name, "-keyout", name + ".key",
-            "-out", name + ".crt", cwd=dir)
-    return os.path.join(dir, name + ".crt")
-
-
-def make_server_cert(dir, ca):
-    """server.crt/server.key for localhost and 127.0.0.1, signed by the CA ca."""
-    with open(os.path.join(dir, "san.ext"), "w") as f:
-        f.write("subjectAltName = DNS:localhost, IP:127.0.0.1\n"
-                "extendedKeyUsage = serverAuth\n")
-    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-            "-keyout", "server.key", "-out", "server.csr", cwd=dir)
-    openssl("x509", "-req", "-in", "server.csr", "-CA", ca + ".crt", "-CAkey", ca + ".key",
-            "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "server.crt",
-            cwd=dir)
 
 
 def setUpModule():

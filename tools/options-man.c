@@ -64,7 +64,8 @@ options_man_values(FILE *f, const struct conf_option *o)
 		fputs("an array of names or globs", f);
 		break;
 	case OPTION_OBJECT:
-		fputs("a JSON object", f);
+		fputs(o->flags & OPTION_STRING_VALUES ? "an object of strings" : "a JSON object",
+		    f);
 		break;
 	case OPTION_OTHER:
 		break;
@@ -113,5 +114,6 @@ main(void)
 	    sink_rabbitmq_type.options);
 	options_man_table(stdout, "NATS options (type nats)", sink_nats_type.options);
 	options_man_table(stdout, "MQTT options (type mqtt)", sink_mqtt_type.options);
+	options_man_table(stdout, "HTTP options (type http)", sink_http_type.options);
 	return ferror(stdout) ? 1 : 0;
 }
