@@ -91,8 +91,23 @@ class TestQuorumQueueFailover(BrokerCase):
         self.addCleanup(self.cluster.stop)
         self.cluster.start()
         self.db = OutboxDB(self.tmp.join("app.db"))
+        self.relays = []
 
     def test_node_killed_under_load_loses_nothing(self):
+        try:
+            self.node_killed_under_load()
+        except AssertionError:
+            # What the relay saw is the first thing to read when this fails.
+            for r in self.relays:
+                print("# relay log (end):\n# " + "\n# ".join(r.log().splitlines()[-30:]))
+            raise
+
+    def relay(self, config, args=()):
+        r = super().relay(config, args)
+        self.relays.append(r)
+        return r
+
+    def node_killed_under_load(self):
         nodes = self.cluster.nodes
         # While the queue elects a new leader the broker nacks what it cannot take, and a
         # nack counts an attempt: the backoff must outlast an election (the defaults do,
