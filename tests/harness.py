@@ -647,6 +647,28 @@ class OutboxDB:
         return self.query("SELECT coalesce(max(seq), 0) FROM outbox")[0][0]
 
 
+class Producer(threading.Thread):
+    """Commits events named name with payload {"i": i} (i = 0, 1, ...), per_tx a
+    transaction, until stopped; count says how many it committed."""
+
+    def __init__(self, db, name="tick", per_tx=1, pause=0.002):
+        super().__init__(daemon=True)
+        self.db, self.name, self.per_tx, self.pause = db, name, per_tx, pause
+        self.stopping = threading.Event()
+        self.count = 0
+
+    def run(self):
+        while not self.stopping.is_set():
+            self.db.insert_many([(self.name, {"i": self.count + k})
+                                 for k in range(self.per_tx)])
+            self.count += self.per_tx
+            time.sleep(self.pause)
+
+    def stop(self):
+        self.stopping.set()
+        self.join(10)
+
+
 # ---- a test case with relays ----------------------------------------------------------------
 
 # Fast retries so rejected events reach their verdict quickly.

@@ -12,12 +12,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
-from harness import OUTBOXD, BrokerCase, OutboxDB, TempDir, wait_for  # noqa: E402
+from harness import (OUTBOXD, BrokerCase, OutboxDB, Producer, TempDir,  # noqa: E402
+                     wait_for)
 from harness_rabbitmq import RABBIT_BIN, RabbitNode, get_messages  # noqa: E402
 
 tap.require_programs(OUTBOXD, os.path.join(RABBIT_BIN, "rabbitmq-server"))
@@ -65,23 +65,6 @@ class Cluster:
         return [n for n in self.nodes if str(n.port) in ports]
 
 
-class Producer(threading.Thread):
-    def __init__(self, db):
-        super().__init__(daemon=True)
-        self.db = db
-        self.stopping = threading.Event()
-        self.count = 0
-
-    def run(self):
-        while not self.stopping.is_set():
-            self.db.insert("order.paid", {"i": self.count})
-            self.count += 1
-            time.sleep(0.002)
-
-    def stop(self):
-        self.stopping.set()
-        self.join(10)
-
 
 class TestQuorumQueueFailover(BrokerCase):
     def setUp(self):
@@ -118,7 +101,7 @@ class TestQuorumQueueFailover(BrokerCase):
                                  "url": [n.url() for n in nodes]}}},
             relay__backoff_initial_ms=500, relay__backoff_max_ms=5000))
         relay.start()
-        producer = Producer(self.db)
+        producer = Producer(self.db, name="order.paid")
         producer.start()
         self.addCleanup(producer.stop)
         wait_for(lambda: (self.db.cursor("orders") or 0) >= 500, 60, what="500 confirmed")

@@ -12,36 +12,15 @@ import os
 import re
 import signal
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
-from harness import (OUTBOXD, BrokerCase, OutboxDB, RedisServer, Subscriber,  # noqa: E402
-                     TempDir, wait_for)
+from harness import (OUTBOXD, BrokerCase, OutboxDB, Producer, RedisServer,  # noqa: E402
+                     Subscriber, TempDir, wait_for)
 
 tap.require_programs("redis-server", OUTBOXD)
 
-
-class Producer(threading.Thread):
-    """Commits events named "tick" with payload {"i": i}, a few per transaction, until
-    stopped."""
-
-    def __init__(self, db):
-        super().__init__(daemon=True)
-        self.db = db
-        self.stopping = threading.Event()
-        self.count = 0
-
-    def run(self):
-        while not self.stopping.is_set():
-            self.db.insert_many([("tick", {"i": self.count + k}) for k in range(5)])
-            self.count += 5
-            time.sleep(0.005)
-
-    def stop(self):
-        self.stopping.set()
-        self.join(10)
 
 
 class TestReload(BrokerCase):
@@ -84,7 +63,7 @@ class TestReload(BrokerCase):
         relay = self.relay(self.config({"one": self.redis_sink("one"),
                                         "two": self.redis_sink("two")}))
         relay.start()
-        producer = Producer(self.db)
+        producer = Producer(self.db, per_tx=5, pause=0.005)
         producer.start()
         self.addCleanup(producer.stop)
         wait_for(lambda: len(self.sub.received()) >= 200, 20, what="200 messages")

@@ -11,13 +11,12 @@ import json
 import os
 import signal
 import sys
-import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tap  # noqa: E402
 from harness import (EXIT_CONFIG, OUTBOXD, BrokerCase, OutboxDB, Process,  # noqa: E402
-                     RedisServer, Resp, RespError, TempDir, free_port, wait_for)
+                     Producer, RedisServer, Resp, RespError, TempDir, free_port, wait_for)
 
 tap.require_programs("redis-server", "redis-sentinel", OUTBOXD)
 
@@ -55,25 +54,6 @@ class Sentinel(Process):
             return None
         return int(reply[1]) if reply else None
 
-
-class Producer(threading.Thread):
-    """Commits one event per transaction, payload {"i": i}, until stopped."""
-
-    def __init__(self, db):
-        super().__init__(daemon=True)
-        self.db = db
-        self.stopping = threading.Event()
-        self.count = 0
-
-    def run(self):
-        while not self.stopping.is_set():
-            self.db.insert("tick", {"i": self.count})
-            self.count += 1
-            time.sleep(0.002)
-
-    def stop(self):
-        self.stopping.set()
-        self.join(10)
 
 
 class TestSentinel(BrokerCase):
