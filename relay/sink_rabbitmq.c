@@ -54,6 +54,7 @@ struct sink_rabbitmq {
 	unsigned char *returned;    /* per message of the batch: came back unroutable */
 	size_t size;                /* of order and returned */
 	size_t unsettled;           /* published, neither acked nor nacked yet */
+	size_t nacked;              /* of this batch */
 	int queue_gone;             /* a return through the default exchange: no queue */
 };
 
@@ -451,8 +452,10 @@ sink_rabbitmq_settle(struct sink_rabbitmq *r, struct sink_message *msgs, size_t 
 		i = r->order[k];
 		if (msgs[i].status != SINK_UNSENT)
 			continue;
-		if (!ack)
+		if (!ack) {
 			sink_set_status(&msgs[i], SINK_REJECTED, "nacked by the broker");
+			r->nacked++;
+		}
 		else if (r->returned[i])
 			msgs[i].status = SINK_REJECTED;   /* the return set the reason */
 		else
@@ -564,6 +567,7 @@ sink_rabbitmq_publish(struct sink *sk, struct sink_message *msgs, size_t n, char
 	}
 	memset(r->returned, 0, n);
 	r->unsettled = 0;
+	r->nacked = 0;
 	r->queue_gone = 0;
 	while (next < n || r->unsettled > 0) {
 		if (next < n && r->unsettled < (size_t)r->o->confirm_window) {
@@ -593,6 +597,15 @@ sink_rabbitmq_publish(struct sink *sk, struct sink_message *msgs, size_t n, char
 	for (i = 0; i < n; i++) {
 		if (msgs[i].status == SINK_DELIVERED)
 			msgs[i].error[0] = '\0';
+	}
+	/*
+	 * Nothing acked, everything nacked: the queue is not taking messages (a quorum queue
+	 * whose leader died kept nacking on the same channel for minutes after a new leader
+	 * was elected). The nacks stand, and a new connection starts a fresh channel.
+	 */
+	if (sent > 0 && r->nacked == sent) {
+		*cause = xasprintf("every message of the batch was nacked: reconnecting");
+		return -1;
 	}
 	return 0;
 }

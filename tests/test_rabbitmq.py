@@ -157,6 +157,20 @@ class TestDelivery(RabbitCase):
                                                          "x-overflow": "reject-publish"}))
         self.assertEqual(len(self.consume(1)), 1)
 
+    def test_full_queue_nacks_are_rejections(self):
+        # x-overflow reject-publish: the broker nacks what does not fit. A nack counts an
+        # attempt; a batch nacked whole also makes the relay reconnect (a fresh channel).
+        self.db.insert_many([("user.create", {"u": i}) for i in range(5)])
+        log = self.once(self.config(rabbitmq__queue_arguments={
+            "x-max-length": 3, "x-overflow": "reject-publish"}, relay__max_attempts=1,
+            relay__batch_size=1))
+        self.assertEqual([json.loads(body)["data"]["u"] for _, body in self.consume(3)],
+                         [0, 1, 2])
+        failed = self.db.failed_rows("rabbitmq")
+        self.assertEqual([(r["seq"], r["last_error"]) for r in failed],
+                         [(4, "nacked by the broker"), (5, "nacked by the broker")])
+        self.assertIn("every message of the batch was nacked: reconnecting", log)
+
     def test_queue_of_another_type_is_a_clear_error(self):
         self.ch.queue_declare(self.queue, durable=True)   # classic
         self.db.insert("user.create", {"u": 1})
