@@ -23,7 +23,9 @@ static pthread_mutex_t bench_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t bench_cv = PTHREAD_COND_INITIALIZER;
 static long long bench_acked, bench_failed;
 
+/* The signature is nats.c's jsPubAckHandler: pa cannot be const. */
 static void
+/* cppcheck-suppress constParameter */
 bench_on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
 {
 	(void)js;
