@@ -355,17 +355,28 @@ conf_adapter_options(const cJSON *root, const char *adapter)
 }
 
 /*
- * OUTBOXD_REDIS_PASSWORD / OUTBOXD_AMQP_PASSWORD: the password of the sink that
- * system.queue-adapter (or --redis / --amqp) configures, so it need not be written in a
- * URL on the command line, where ps shows it, nor in the file. It is the sink's
- * "password" option: a password in the URL itself still wins.
+ * OUTBOXD_REDIS_PASSWORD, OUTBOXD_AMQP_PASSWORD, OUTBOXD_NATS_PASSWORD and
+ * OUTBOXD_MQTT_PASSWORD: the password of the sink that system.queue-adapter (or --redis,
+ * --amqp, --nats, --mqtt) configures, so it need not be written in a URL on the command
+ * line, where ps shows it, nor in the file. It is the sink's "password" option: a
+ * password in the URL itself still wins.
  */
 static void
 conf_env_password(cJSON *opts, const char *adapter)
 {
-	const char *var = strcmp(adapter, "redis") == 0 ? "OUTBOXD_REDIS_PASSWORD" :
-	    strcmp(adapter, "rabbitmq") == 0 ? "OUTBOXD_AMQP_PASSWORD" : NULL;
-	const char *pw = var != NULL ? getenv(var) : NULL;
+	static const char *const vars[][2] = {
+		{ "redis", "OUTBOXD_REDIS_PASSWORD" },
+		{ "rabbitmq", "OUTBOXD_AMQP_PASSWORD" },
+		{ "nats", "OUTBOXD_NATS_PASSWORD" },
+		{ "mqtt", "OUTBOXD_MQTT_PASSWORD" },
+	};
+	const char *pw = NULL;
+	size_t i;
+
+	for (i = 0; i < sizeof vars / sizeof vars[0]; i++) {
+		if (strcmp(adapter, vars[i][0]) == 0)
+			pw = getenv(vars[i][1]);
+	}
 
 	if (pw == NULL || *pw == '\0')
 		return;

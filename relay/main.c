@@ -85,13 +85,34 @@ main_usage(FILE *out)
 	    "  -h, --help          this help\n"
 	    "      --version       versions of outboxd and its libraries\n"
 	    "\n"
-	    "Passwords: OUTBOXD_REDIS_PASSWORD and OUTBOXD_AMQP_PASSWORD keep them out of\n"
-	    "URLs on the command line; OUTBOXD_HTTP_SECRET signs HTTP requests.\n"
+	    "Passwords: OUTBOXD_REDIS_PASSWORD, OUTBOXD_AMQP_PASSWORD, OUTBOXD_NATS_PASSWORD\n"
+	    "and OUTBOXD_MQTT_PASSWORD keep them out of URLs on the command line;\n"
+	    "OUTBOXD_HTTP_SECRET signs HTTP requests.\n"
 	    "SIGHUP reloads the configuration and reopens the log file.\n"
 	    "Flags override the configuration file. Exit status: 0 done, 1 runtime error,\n"
 	    "2 usage, 3 another relay is active, 65 not an outbox database, 66 no such\n"
 	    "database, 75 --once could not reach a sink, 78 configuration error.\n"
 	    "See outboxd(8) and outbox(5).\n", out);
+}
+
+/* Where a password given in the URL of flag should go instead ("" when nowhere else). */
+static const char *
+main_password_hint(const char *flag)
+{
+	static const char *const hints[][2] = {
+		{ "--redis", "OUTBOXD_REDIS_PASSWORD or" },
+		{ "--amqp", "OUTBOXD_AMQP_PASSWORD or" },
+		{ "--nats", "OUTBOXD_NATS_PASSWORD or" },
+		{ "--mqtt", "OUTBOXD_MQTT_PASSWORD or" },
+		{ "--http", "an Authorization header (http.headers) or" },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof hints / sizeof hints[0]; i++) {
+		if (strcmp(flag, hints[i][0]) == 0)
+			return hints[i][1];
+	}
+	return "";
 }
 
 static void
@@ -428,10 +449,7 @@ main(int argc, char **argv)
 		log_warn("the %s URL on the command line holds a password: it is hidden from ps "
 		    "now, but was visible while outboxd started and stays in shell histories; "
 		    "give it in %s a configuration file only its owner can read",
-		    a.argv_password, strcmp(a.argv_password, "--redis") == 0 ?
-		    "OUTBOXD_REDIS_PASSWORD or" : strcmp(a.argv_password, "--amqp") == 0 ?
-		    "OUTBOXD_AMQP_PASSWORD or" : strcmp(a.argv_password, "--http") == 0 ?
-		    "an Authorization header (http.headers) or" : "");
+		    a.argv_password, main_password_hint(a.argv_password));
 	}
 	if (main_signals() != 0) {
 		log_error("cannot set up signals: %s", strerror(errno));

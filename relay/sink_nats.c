@@ -189,6 +189,39 @@ sink_nats_close(struct sink *sk)
 	sk->priv = NULL;
 }
 
+/*
+ * The servers, and the user when a password (OUTBOXD_NATS_PASSWORD) comes without the
+ * user option: the user of nats://user@host, taken out of the URLs, as nats.c would read
+ * a user without a password in a URL as a token. The check made sure every URL has one.
+ */
+static natsStatus
+sink_nats_servers(const struct sink_nats_options *o, natsOptions *no)
+{
+	char **urls, *user = NULL, *name;
+	natsStatus s;
+	size_t i;
+
+	if (o->user != NULL || o->password == NULL)
+		return natsOptions_SetServers(no, (const char **)o->url.v, (int)o->url.n);
+	urls = xcalloc(o->url.n, sizeof *urls);
+	for (i = 0; i < o->url.n; i++) {
+		if ((name = sink_nats_url_user(o->url.v[i], &urls[i])) == NULL) {
+			urls[i] = xstrdup(o->url.v[i]);  /* user:password@: it keeps its own */
+			continue;
+		}
+		free(user);
+		user = name;
+	}
+	s = natsOptions_SetServers(no, (const char **)urls, (int)o->url.n);
+	if (s == NATS_OK && user != NULL)
+		s = natsOptions_SetUserInfo(no, user, o->password);
+	for (i = 0; i < o->url.n; i++)
+		free(urls[i]);
+	free(urls);
+	free(user);
+	return s;
+}
+
 /* The connection options; NATS_OK or the first failure. */
 static natsStatus
 sink_nats_options(const struct sink_nats *sn, const char *name, natsOptions *no)
@@ -201,7 +234,7 @@ sink_nats_options(const struct sink_nats *sn, const char *name, natsOptions *no)
 
 	for (i = 0; i < o->url.n; i++)
 		tls |= strncmp(o->url.v[i], "tls://", 6) == 0;
-	s = natsOptions_SetServers(no, (const char **)o->url.v, (int)o->url.n);
+	s = sink_nats_servers(o, no);
 	if (s == NATS_OK)
 		s = natsOptions_SetName(no, client);
 	if (s == NATS_OK)

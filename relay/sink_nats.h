@@ -29,5 +29,8 @@ struct sink_nats_options {
 
 /* Is url a server URL the sink accepts? -1 with *cause (no password in it) if not. */
 int sink_nats_check_url(const char *url, char **cause);
+/* The user of a URL nats://user@host (malloc'd), NULL if it has none or a password too;
+ * with rest, *rest is the URL without "user@" (malloc'd). */
+char *sink_nats_url_user(const char *url, char **rest);
 
 #endif

@@ -117,12 +117,27 @@ sink_nats_check(void *opts, const char *where, char **cause)
 		    "separated tokens, no spaces, no wildcards * or >)", where, o->subject);
 		return -1;
 	}
-	if ((o->user != NULL) != (o->password != NULL)) {
-		*cause = xasprintf("%s: %s", where, o->user != NULL ?
-		    "a user is given without a password" : "a password is given without a user");
+	if (o->user != NULL && o->password == NULL) {
+		*cause = xasprintf("%s: a user is given without a password", where);
 		return -1;
 	}
-	if ((o->user != NULL) + (o->token != NULL) + (o->creds != NULL) > 1) {
+	/* A password (OUTBOXD_NATS_PASSWORD, say) for the user in the URLs; a URL with a
+	 * password of its own keeps it. */
+	for (i = 0; o->user == NULL && o->password != NULL && i < o->url.n; i++) {
+		why = redis_url_redact(o->url.v[i]);
+		if (strcmp(why, o->url.v[i]) == 0) {
+			free(why);
+			why = sink_nats_url_user(o->url.v[i], NULL);
+		}
+		if (why == NULL) {
+			*cause = xasprintf("%s: a password is given without a user (user, or "
+			    "nats://user@host in every url)", where);
+			return -1;
+		}
+		free(why);
+	}
+	if ((o->user != NULL || o->password != NULL) + (o->token != NULL) +
+	    (o->creds != NULL) > 1) {
 		*cause = xasprintf("%s: give one of user and password, token, or creds", where);
 		return -1;
 	}
@@ -131,6 +146,24 @@ sink_nats_check(void *opts, const char *where, char **cause)
 		return -1;
 	}
 	return 0;
+}
+
+char *
+sink_nats_url_user(const char *url, char **rest)
+{
+	const char *host = strstr(url, "://"), *at;
+	size_t scheme;
+
+	if (host == NULL)
+		return NULL;
+	host += 3;
+	scheme = (size_t)(host - url);
+	if ((at = strchr(host, '@')) == NULL || at == host || memchr(host, ':',
+	    (size_t)(at - host)) != NULL || memchr(host, '/', (size_t)(at - host)) != NULL)
+		return NULL;
+	if (rest != NULL)
+		*rest = xasprintf("%.*s%s", (int)scheme, url, at + 1);
+	return xasprintf("%.*s", (int)(at - host), host);
 }
 
 static char *

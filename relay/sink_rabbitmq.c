@@ -6,7 +6,9 @@
  * assertQueue(queue) declares, so existing consumers stay compatible) and messages go
  * through the default exchange; a named exchange with a routing-key template is the
  * alternative. Every message is persistent, with content type application/json,
- * message_id = event id, type = published name, timestamp, and the event's headers.
+ * message_id = event id, type = published name, timestamp, and the event's headers; with
+ * format cloudevents the event's attributes are cloudEvents_ headers instead and the
+ * payload is the body (the AMQP 1.0 binding's convention).
  *
  * Confirms: up to confirm-window messages are unconfirmed at once. Delivery tags count
  * from 1 after confirm.select, so message i of a batch has tag first_tag + i. An ack
@@ -396,14 +398,43 @@ sink_rabbitmq_table_free(amqp_table_entry_t *entries, int n, cJSON *tree, char *
 	cJSON_Delete(tree);
 }
 
+/*
+ * CloudEvents over AMQP 0-9-1, which has no binding of its own: the AMQP 1.0 binding's
+ * convention. Every attribute of the structured event m->envelope but data and
+ * datacontenttype (that is the content type) as a header named cloudEvents_ + its name;
+ * the payload is the body. Returns the headers as a JSON object (malloc'd).
+ */
+static char *
+sink_rabbitmq_ce_headers(const struct sink_message *m)
+{
+	cJSON *ev = cJSON_Parse(m->envelope), *out = cJSON_CreateObject(), *a;
+	char *name, *json;
+
+	if (ev == NULL || out == NULL)
+		abort(); /* the loop built it */
+	cJSON_ArrayForEach(a, ev) {
+		if (strcmp(a->string, "data") == 0 || strcmp(a->string, "datacontenttype") == 0)
+			continue;
+		name = xasprintf("cloudEvents_%s", a->string);
+		cJSON_AddItemToObject(out, name, cJSON_Duplicate(a, 1));
+		free(name);
+	}
+	if ((json = cJSON_PrintUnformatted(out)) == NULL)
+		abort();
+	cJSON_Delete(out);
+	cJSON_Delete(ev);
+	return json;
+}
+
 static int
 sink_rabbitmq_publish_one(struct sink_rabbitmq *r, struct sink_message *m, char **cause)
 {
 	amqp_basic_properties_t props;
 	char key[SINK_RABBITMQ_KEY_MAX];
 	amqp_table_entry_t *entries;
+	amqp_bytes_t body = { m->envelope_len, (void *)m->envelope };
 	cJSON *tree = NULL;
-	char **texts;
+	char **texts, *ce = NULL;
 	int n, status;
 
 	if (sink_expand(r->o->routing_key, m->name, key, sizeof key) != 0) {
@@ -419,16 +450,20 @@ sink_rabbitmq_publish_one(struct sink_rabbitmq *r, struct sink_message *m, char 
 	props.message_id = amqp_cstring_bytes(m->id);
 	props.type = amqp_cstring_bytes(m->name);
 	props.timestamp = (uint64_t)(m->created_at / 1000);
-	entries = sink_rabbitmq_table(m->headers, &n, &tree, &texts);
+	if (m->format == SINK_FORMAT_CLOUDEVENTS) {
+		ce = sink_rabbitmq_ce_headers(m);
+		body = amqp_cstring_bytes(m->payload);
+	}
+	entries = sink_rabbitmq_table(ce != NULL ? ce : m->headers, &n, &tree, &texts);
 	if (entries != NULL) {
 		props._flags |= AMQP_BASIC_HEADERS_FLAG;
 		props.headers.num_entries = n;
 		props.headers.entries = entries;
 	}
 	status = amqp_basic_publish(r->conn, SINK_RABBITMQ_CHANNEL,
-	    amqp_cstring_bytes(r->o->exchange), amqp_cstring_bytes(key), 1, 0, &props,
-	    (amqp_bytes_t){ m->envelope_len, (void *)m->envelope });
+	    amqp_cstring_bytes(r->o->exchange), amqp_cstring_bytes(key), 1, 0, &props, body);
 	sink_rabbitmq_table_free(entries, n, tree, texts);
+	cJSON_free(ce);
 	if (status != AMQP_STATUS_OK) {
 		*cause = xasprintf("cannot publish: %s", amqp_error_string2(status));
 		return -1;

@@ -9,6 +9,7 @@ Skipped when mosquitto is missing (a failure when OUTBOX_TEST_REQUIRE_SERVERS=1)
 
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -170,6 +171,39 @@ class TestConfig(MqttCase):
         self.assertEqual(rc, EXIT_UNREACHABLE, log)
         self.assertNotIn("pw-secret", log)
         self.assertIn("mqtt://u:***@127.0.0.1:%d topic {name} qos 1" % self.broker.port, log)
+
+    def test_env_password(self):
+        """OUTBOXD_MQTT_PASSWORD: the password of the user in --mqtt mqtt://user@host."""
+        self.broker.stop()
+        self.broker = Mosquitto(self.tmp, port=self.broker.port)
+        pwfile = os.path.join(self.broker.dir, "passwd")
+        subprocess.run(["mosquitto_passwd", "-c", "-b", pwfile, "relay", "pw-secret"],
+                       check=True, capture_output=True)
+        os.chmod(pwfile, 0o600)
+        with open(self.broker.conf) as f:
+            conf = f.read().replace("allow_anonymous true", "allow_anonymous false")
+        with open(self.broker.conf, "w") as f:
+            f.write(conf + "password_file %s\n" % pwfile)
+        self.broker.start()
+        self.db.insert("a")
+        url = "mqtt://relay@127.0.0.1:%d" % self.broker.port
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OUTBOXD_")}
+        relay = self.relay(None, ["--db", self.db.path, "--mqtt", url])
+        relay.env = dict(env, OUTBOXD_MQTT_PASSWORD="pw-secret")
+        rc, log = relay.once()
+        self.assertEqual(rc, 0, log)
+        self.assertNotIn("pw-secret", log)
+        self.assertNotIn("holds a password", log)
+        c = self.db.connect()
+        self.assertEqual(c.execute("SELECT count(*) FROM outbox_backlog").fetchone()[0], 0)
+        c.close()
+        self.db.insert("b")
+        relay = self.relay(None, ["--db", self.db.path, "--mqtt", url])
+        relay.env = dict(env, OUTBOXD_MQTT_PASSWORD="wrong-pw")
+        rc, log = relay.once()
+        self.assertEqual(rc, EXIT_UNREACHABLE, log)
+        self.assertNotIn("wrong-pw", log)
+        self.assertIn("refused", log)
 
 
 if __name__ == "__main__":

@@ -251,6 +251,36 @@ class TestConfigAndSecrets(NatsCase):
         self.assertNotIn("wrong-pw", log)
         self.assertIn("uthorization", log)
 
+    def test_env_password(self):
+        """OUTBOXD_NATS_PASSWORD: the password of the user in --nats nats://user@host."""
+        self.nats.stop()
+        self.nats = NatsServer(self.tmp, port=self.nats.port, name="nats-env",
+                               user="relay", password="s3cret-pw")
+        self.nats.start()
+        self.nats.stream_create("EVENTS", ["user.>"])
+        self.db.insert("user.login")
+        url = "nats://relay@127.0.0.1:%d" % self.nats.port
+        env = {k: v for k, v in os.environ.items() if not k.startswith("OUTBOXD_")}
+        relay = self.relay(None, ["--db", self.db.path, "--nats", url])
+        relay.env = dict(env, OUTBOXD_NATS_PASSWORD="s3cret-pw")
+        rc, log = relay.once()
+        self.assertEqual(rc, 0, log)
+        self.assertNotIn("s3cret-pw", log)
+        self.assertNotIn("holds a password", log)
+        self.assertEqual(self.nats.stream_count("EVENTS"), 1)
+        relay = self.relay(None, ["--db", self.db.path, "--nats", url])
+        relay.env = dict(env, OUTBOXD_NATS_PASSWORD="wrong-pw")
+        self.db.insert("user.login")
+        rc, log = relay.once()
+        self.assertEqual(rc, EXIT_UNREACHABLE, log)
+        self.assertNotIn("wrong-pw", log)
+        # Without a user anywhere, the password is refused with a hint.
+        relay = self.relay(None, ["--db", self.db.path, "--nats", self.nats.url()])
+        relay.env = dict(env, OUTBOXD_NATS_PASSWORD="s3cret-pw")
+        rc, log = relay.once()
+        self.assertEqual(rc, EXIT_CONFIG, log)
+        self.assertIn("a password is given without a user (user, or nats://user@host", log)
+
 
 if __name__ == "__main__":
     tap.main()

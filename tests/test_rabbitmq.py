@@ -115,6 +115,43 @@ class TestDelivery(RabbitCase):
                 self.assertEqual(json.loads(nested), {"a": [1]})
         self.assertEqual(self.db.retry_rows(), [])
 
+    def test_cloudevents_as_headers(self):
+        """format cloudevents: attributes as cloudEvents_ headers (the AMQP 1.0 binding's
+        convention), content type application/json, the payload as the body."""
+        self.db.insert("user.login", '{"user": {"_id": "42"}, "n": 1.50}',
+                       headers={"traceparent": "00-abc", "Bad_Name": "x", "tenant": 7})
+        self.db.insert("user.logout", "[1, 2]")
+        log = self.once(self.config(**{"system.push-events.prefix": "app.",
+                                       "rabbitmq.format": "cloudevents",
+                                       "rabbitmq.cloudevents-source": "urn:test"}))
+        events = self.db.events()
+        created = dict(self.db.query("SELECT id, created_at FROM outbox"))
+        got = self.consume(len(events))
+        self.assertEqual(len(got), 2)
+
+        def text(v):
+            return v.decode() if isinstance(v, bytes) else v
+        for (props, body), ev in zip(got, events):
+            self.assertEqual(props.content_type, "application/json")
+            self.assertEqual(props.message_id, ev["id"])
+            self.assertEqual(json.loads(body), json.loads(ev["payload"]))
+            h = {k: text(v) for k, v in props.headers.items()}
+            ms = created[ev["id"]]
+            when = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000))
+            self.assertEqual(h.pop("cloudEvents_specversion"), "1.0")
+            self.assertEqual(h.pop("cloudEvents_id"), ev["id"])
+            self.assertEqual(h.pop("cloudEvents_source"), "urn:test")
+            self.assertEqual(h.pop("cloudEvents_type"), "app." + ev["name"])
+            self.assertEqual(h.pop("cloudEvents_time"), "%s.%03dZ" % (when, ms % 1000))
+            if ev["headers"] is not None:
+                self.assertEqual(h.pop("cloudEvents_traceparent"), "00-abc")
+                self.assertEqual(h.pop("cloudEvents_tenant"), 7)
+            self.assertEqual(h, {})     # no data, no datacontenttype, no Bad_Name
+        # The payload's bytes as the producer wrote them (SQLite's json()).
+        self.assertEqual(got[0][1], b'{"user":{"_id":"42"},"n":1.50}')
+        self.assertEqual(log.count('header "Bad_Name" is not a CloudEvents extension'), 1)
+        self.assertEqual(self.db.retry_rows(), [])
+
     def test_consumer_declared_the_queue_first(self):
         # amqplib's assertQueue(queue) with default options: durable, no arguments.
         self.ch.queue_declare(self.queue, durable=True)
