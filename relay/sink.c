@@ -82,33 +82,6 @@ sink_free(struct sink *sk)
 	free(sk);
 }
 
-int
-sink_expand(const char *tmpl, const char *name, char *buf, size_t len)
-{
-	static const char token[] = "{name}";
-	const char *p = tmpl, *at;
-	size_t used = 0, n;
-
-	while (1) {
-		at = strstr(p, token);
-		n = at != NULL ? (size_t)(at - p) : strlen(p);
-		if (used + n >= len)
-			return -1;
-		memcpy(buf + used, p, n);
-		used += n;
-		if (at == NULL)
-			break;
-		n = strlen(name);
-		if (used + n >= len)
-			return -1;
-		memcpy(buf + used, name, n);
-		used += n;
-		p = at + sizeof token - 1;
-	}
-	buf[used] = '\0';
-	return 0;
-}
-
 void
 sink_set_status(struct sink_message *m, enum sink_status status, const char *fmt, ...)
 {

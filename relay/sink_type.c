@@ -77,3 +77,31 @@ sink_type_names(void)
 {
 	return "stdout, redis, rabbitmq, nats, mqtt or http";
 }
+
+/* Used by option checks and live sinks alike: plain text, no broker library. */
+int
+sink_expand(const char *tmpl, const char *name, char *buf, size_t len)
+{
+	static const char token[] = "{name}";
+	const char *p = tmpl, *at;
+	size_t used = 0, n;
+
+	while (1) {
+		at = strstr(p, token);
+		n = at != NULL ? (size_t)(at - p) : strlen(p);
+		if (used + n >= len)
+			return -1;
+		memcpy(buf + used, p, n);
+		used += n;
+		if (at == NULL)
+			break;
+		n = strlen(name);
+		if (used + n >= len)
+			return -1;
+		memcpy(buf + used, name, n);
+		used += n;
+		p = at + sizeof token - 1;
+	}
+	buf[used] = '\0';
+	return 0;
+}
