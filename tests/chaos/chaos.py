@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
 """chaos.py: prove outboxd's at-least-once delivery under faults (loopback only).
 
-For each broker (Redis streams, then RabbitMQ), on private servers started here:
+For each broker (Redis streams, RabbitMQ, NATS JetStream, MQTT, HTTP), on private servers
+started here:
 
   producers   N processes (tests/chaos/producer.py) write an `orders` row and 1-4 outbox
               events in the same SQLite transaction; ~10% are rolled back on purpose.
   relay       outboxd from the build directory, with a JSON config.
-  consumer    a real consumer (XREAD from its last id / pika with manual acks) that
-              records every event id it receives and reconnects after outages.
+  consumer    a real consumer (XREAD from its last id / pika with manual acks / a durable
+              JetStream pull consumer / a persistent MQTT QoS 1 session / the file the HTTP
+              receiver appends to) that records every event id it receives and reconnects
+              after outages.
   faults      at random moments drawn from random.Random(seed):
                 relay-kill    SIGKILL of the relay, restarted after 0-1.5 s
                 broker-kill   Redis: SIGKILL (appendonly yes, appendfsync always) and
                               restart; RabbitMQ: SIGKILL of the node and restart, or
-                              stop_app/start_app
+                              stop_app/start_app; nats-server: SIGKILL and restart on
+                              its store (-sd); mosquitto: SIGTERM (it saves its
+                              persistence file) and restart; HTTP receiver: SIGKILL and
+                              restart
                 broker-stall  SIGSTOP of the server for 1-5 s, then SIGCONT
                 write-hold    a transaction holding the write lock for 0.5-3 s, one in
                               five for 5.5-7 s, past the relay's 5 s busy timeout
@@ -27,6 +33,8 @@ For each broker (Redis streams, then RabbitMQ), on private servers started here:
                 failed    = events left `failed` in outbox_retry           (must be 0)
               plus duplicates, faults per kind, relay restarts and the relay's peak RSS
               (VmHWM sampled from /proc), and no sanitizer report in its stderr.
+              NATS: duplicates in the stream must be 0 too (Nats-Msg-Id de-duplication),
+              and every republished copy must come well within the duplicate window.
 
 Exit status: 0 if every check passed, 1 if one failed, 2 on a harness error.
 Re-run a run exactly (same fault schedule and producer choices) with --seed.
