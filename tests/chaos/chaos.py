@@ -1016,11 +1016,11 @@ def main(a):
         except BaseException as e:
             keep = True
             status = 2
-            log("%s run: harness error: %s" % (b, e))
-            traceback.print_exc()
-            results.append({"broker": b, "seed": a.seed, "ok": False,
-                            "problems": ["harness error: %s" % e]})
             interrupted = isinstance(e, KeyboardInterrupt)
+            why = "interrupted (SIGTERM or ^C)" if interrupted else "harness error: %s" % e
+            log("%s run: %s" % (b, why))
+            traceback.print_exc()
+            results.append({"broker": b, "seed": a.seed, "ok": False, "problems": [why]})
         else:
             interrupted = False
         finally:
