@@ -93,6 +93,10 @@ def parse_args(argv=None):
     ap.add_argument("--faults", default=",".join(KINDS),
                     help="comma-separated fault kinds to inject (default: all): " +
                     ", ".join(KINDS))
+    ap.add_argument("--mqtt-kill", choices=("SIGTERM", "SIGKILL"), default="SIGTERM",
+                    help="how a broker-kill stops mosquitto (default SIGTERM: it saves its "
+                    "persistence then; SIGKILL may lose what it acknowledged since its last "
+                    "autosave, see docs/reliability.md)")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory (also kept when a check fails)")
@@ -354,8 +358,9 @@ class NatsBroker(ServerBroker):
 
 class MqttBroker(ServerBroker):
     """mosquitto with persistence. A broker kill is a SIGTERM (mosquitto writes its
-    persistence file then) and a restart: mosquitto saves only every autosave_interval,
-    so a SIGKILL loses what it acknowledged since (see docs/reliability.md)."""
+    persistence file then) and a restart, unless --mqtt-kill SIGKILL: mosquitto saves only
+    every autosave_interval, so a SIGKILL may lose what it acknowledged since and had not
+    passed on (see docs/reliability.md)."""
     name = "mqtt"
     client_id = "chaos-consumer"
     topic = "chaos/#"
@@ -364,6 +369,7 @@ class MqttBroker(ServerBroker):
         from harness_mqtt import Mosquitto
         self.server = Mosquitto(tmp)
         self.port = self.server.port
+        self.signal = "SIGTERM"
 
     def start(self):
         self.server.start(timeout=60)
@@ -373,6 +379,8 @@ class MqttBroker(ServerBroker):
         MqttSubscriber(self.port, self.client_id, self.topic, qos=1, clean=False).disconnect()
 
     def kill(self, down, how=None):
+        if self.signal == "SIGKILL":
+            return super().kill(down, how)
         self.server.stop(30)
         time.sleep(down)
         self.server.start(timeout=120)
@@ -709,6 +717,8 @@ class Run:
         c.close()
 
         self.broker = BROKERS[self.broker_name](self.tmp)
+        if self.broker_name == "mqtt":
+            self.broker.signal = a.mqtt_kill
         t0 = time.monotonic()
         self.broker.start()
         log("%s up on 127.0.0.1:%d in %.1fs" % (self.broker_name, self.broker.port,
