@@ -886,6 +886,7 @@ class Run:
             "consumer_bad_messages": self.consumer.bad,
             "producer_errors": dict(errors),
         })
+        res.update(self.consumer.details())
         rel = self.supervisor.relay.log()
         res["relay_log_counts"] = {
             k: rel.count(k) for k in ("connection lost", "cannot connect", "connected again",
@@ -977,6 +978,7 @@ def table(results):
         ("NATS: latest copy after 1st, s", "latest_copy_s"),
         ("NATS: duplicate window, s", "duplicate_window_s"),
         ("consumer redeliveries (not counted)", "consumer_redeliveries"),
+        ("MQTT: re-sent by the broker (DUP flag)", "mqtt_dup_flagged"),
         ("left retrying", "retrying"),
     ]
     rows += [("faults: " + k, ("faults", k)) for k in KINDS]
@@ -989,7 +991,7 @@ def table(results):
     w = max(len(label) for label, _ in rows)
     out = ["%-*s  %s" % (w, "", "  ".join("%14s" % r["broker"] for r in results))]
     for label, key in rows:
-        if label.startswith("NATS:") and not any(key in r for r in results):
+        if label.startswith(("NATS:", "MQTT:")) and not any(key in r for r in results):
             continue
         vals = []
         for r in results:

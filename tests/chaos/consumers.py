@@ -68,6 +68,10 @@ class Consumer:
         self.stopping.set()
         self.thread.join(15)
 
+    def details(self):
+        """Consumer-specific figures for the results."""
+        return {}
+
     def _error(self, e):
         self.errors[type(e).__name__] += 1
 
@@ -291,6 +295,10 @@ class MqttConsumer(ReconnectingConsumer):
     def __init__(self, port, client_id, topic):
         super().__init__()
         self.port, self.client_id, self.topic = port, client_id, topic
+        self.dup_flagged = 0    # re-sent by the broker (DUP flag), not by the relay
+
+    def details(self):
+        return {"mqtt_dup_flagged": self.dup_flagged}
 
     def connect(self):
         from harness_mqtt import MqttSubscriber
@@ -304,6 +312,7 @@ class MqttConsumer(ReconnectingConsumer):
                 sub.cond.wait_for(lambda: sub.messages or not sub.thread.is_alive(), 0.3)
                 msgs, sub.messages = sub.messages, []
             for m in msgs:
+                self.dup_flagged += m["dup"]
                 self.record(m["payload"])
             if not msgs and not sub.thread.is_alive():
                 raise ConnectionError("the broker closed the connection")
