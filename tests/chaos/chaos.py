@@ -181,11 +181,19 @@ class DiskFull:
 
 # ---- brokers -------------------------------------------------------------------------------
 
-class ServerBroker:
+class Broker:
+    """What the run asks of a broker: start, pid, kill(down, how), stop, consumer,
+    relay_config (the sink is named after the broker), logs, and extra checks."""
+    rates = RATES
+
+    def extra(self, res, relay_log):
+        """Broker-specific results, and problems (a list of strings)."""
+        return []
+
+
+class ServerBroker(Broker):
     """A broker that is one process of ours (harness.Process) on a fixed port: killed with
     SIGKILL and started again on the same port, with the same data directory."""
-    rates = RATES
-    sink = None              # the relay's sink name: the broker's name unless set
 
     def start(self):
         self.server.start(timeout=60)
@@ -204,10 +212,6 @@ class ServerBroker:
 
     def logs(self):
         return [self.server.log_path]
-
-    def extra(self, res, relay_log):
-        """Broker-specific results, and problems (a list of strings)."""
-        return []
 
 
 class RedisBroker(ServerBroker):
@@ -228,7 +232,7 @@ class RedisBroker(ServerBroker):
                 "redis.timeout-ms": 1000, "redis.connect-timeout-ms": 1000}
 
 
-class RabbitBroker:
+class RabbitBroker(Broker):
     name = "rabbitmq"
     rates = RATES_RABBITMQ
     queue = "chaos"
@@ -287,9 +291,6 @@ class RabbitBroker:
         d = self.node.env["RABBITMQ_LOG_BASE"]
         return [os.path.join(d, f) for f in sorted(os.listdir(d))] if os.path.isdir(d) else []
 
-    def extra(self, res, relay_log):
-        return []
-
 
 class NatsBroker(ServerBroker):
     """nats-server -js with its store (-sd) kept across kills, and a stream CHAOS that
@@ -337,7 +338,6 @@ class NatsBroker(ServerBroker):
             stored = "unknown (%s)" % e
         self.tap.stop()
         res.update({"stream_messages": stored, "duplicate_window_s": self.DUPLICATE_WINDOW_S,
-                    "stream_redeliveries": res.get("consumer_redeliveries", 0),
                     "copies_on_the_wire": self.tap.copies(),
                     "latest_copy_s": round(self.tap.max_gap(), 1),
                     "duplicate_pubacks": sum(int(n) for n in re.findall(
