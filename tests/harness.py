@@ -172,6 +172,20 @@ class Process:
                 self.proc.kill()
         return self.proc.wait()
 
+    def wait_listening(self, port, timeout, what):
+        """Wait until something accepts on 127.0.0.1:port; AssertionError if this process
+        exits first or after timeout."""
+        def ready():
+            if not self.running():
+                raise AssertionError("%s exited with %s:\n%s"
+                                     % (what, self.proc.returncode, self.log()))
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+            except OSError:
+                return False
+            return True
+        wait_for(ready, timeout, what="%s on port %d" % (what, port))
+
     def kill(self):
         if self.running():
             self.proc.kill()

@@ -15,7 +15,7 @@ import socket
 import struct
 import threading
 
-from harness import Process, free_port, wait_for
+from harness import Process, free_port
 
 
 def _varint(n):
@@ -232,17 +232,7 @@ class Mosquitto(Process):
 
     def start(self, timeout=15):
         super().start()
-
-        def ready():
-            if not self.running():
-                raise AssertionError("mosquitto exited with %s:\n%s"
-                                     % (self.proc.returncode, self.log()))
-            try:
-                socket.create_connection(("127.0.0.1", self.port), 1).close()
-            except OSError:
-                return False
-            return True
-        wait_for(ready, timeout, what="mosquitto on port %d" % self.port)
+        self.wait_listening(self.port, timeout, "mosquitto")
         return self
 
     def subscriber(self, client_id, topic, **kw):

@@ -57,6 +57,12 @@ class Nats(LineSocket):
 
     def read(self):
         """The next message (subject, headers, data), answering PINGs on the way."""
+        subject, _reply, headers, data = self.read_msg()
+        return subject, headers, data
+
+    def read_msg(self):
+        """The next message with its reply subject (None without one):
+        (subject, reply, headers, data)."""
         while True:
             line = self._line()
             if line == b"PING":
@@ -64,13 +70,16 @@ class Nats(LineSocket):
             elif line.startswith(b"-ERR"):
                 raise NatsError(line.decode())
             elif line.startswith(b"MSG "):
-                parts = line.split()
-                return parts[1].decode(), None, self._exact(int(parts[-1]))
+                parts = line.split()       # MSG subject sid [reply] size
+                reply = parts[3].decode() if len(parts) == 5 else None
+                return parts[1].decode(), reply, None, self._exact(int(parts[-1]))
             elif line.startswith(b"HMSG "):
-                parts = line.split()
+                parts = line.split()       # HMSG subject sid [reply] hsize size
+                reply = parts[3].decode() if len(parts) == 6 else None
                 hlen, total = int(parts[-2]), int(parts[-1])
                 raw = self._exact(total)
-                return parts[1].decode(), self.parse_headers(raw[:hlen]), raw[hlen:]
+                return (parts[1].decode(), reply, self.parse_headers(raw[:hlen]),
+                        raw[hlen:])
 
     def _until_pong(self):
         while True:

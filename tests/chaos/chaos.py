@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
 """chaos.py: prove outboxd's at-least-once delivery under faults (loopback only).
 
-For each broker (Redis streams, then RabbitMQ), on private servers started here:
+For each broker (Redis streams, RabbitMQ, NATS JetStream, MQTT, HTTP), on private servers
+started here:
 
   producers   N processes (tests/chaos/producer.py) write an `orders` row and 1-4 outbox
               events in the same SQLite transaction; ~10% are rolled back on purpose.
   relay       outboxd from the build directory, with a JSON config.
-  consumer    a real consumer (XREAD from its last id / pika with manual acks) that
-              records every event id it receives and reconnects after outages.
+  consumer    a real consumer (XREAD from its last id / pika with manual acks / a durable
+              JetStream pull consumer / a persistent MQTT QoS 1 session / the file the HTTP
+              receiver appends to) that records every event id it receives and reconnects
+              after outages.
   faults      at random moments drawn from random.Random(seed):
                 relay-kill    SIGKILL of the relay, restarted after 0-1.5 s
                 broker-kill   Redis: SIGKILL (appendonly yes, appendfsync always) and
                               restart; RabbitMQ: SIGKILL of the node and restart, or
-                              stop_app/start_app
+                              stop_app/start_app; nats-server: SIGKILL and restart on
+                              its store (-sd); mosquitto: SIGTERM (it saves its
+                              persistence file) and restart; HTTP receiver: SIGKILL and
+                              restart
                 broker-stall  SIGSTOP of the server for 1-5 s, then SIGCONT
                 write-hold    a transaction holding the write lock for 0.5-3 s, one in
                               five for 5.5-7 s, past the relay's 5 s busy timeout
@@ -27,6 +33,8 @@ For each broker (Redis streams, then RabbitMQ), on private servers started here:
                 failed    = events left `failed` in outbox_retry           (must be 0)
               plus duplicates, faults per kind, relay restarts and the relay's peak RSS
               (VmHWM sampled from /proc), and no sanitizer report in its stderr.
+              NATS: duplicates in the stream must be 0 too (Nats-Msg-Id de-duplication),
+              and every republished copy must come well within the duplicate window.
 
 Exit status: 0 if every check passed, 1 if one failed, 2 on a harness error.
 Re-run a run exactly (same fault schedule and producer choices) with --seed.
@@ -37,6 +45,7 @@ import collections
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import sqlite3
@@ -65,8 +74,10 @@ def parse_args(argv=None):
         "  chaos.py --builddir build --broker redis --duration 60\n"
         "  chaos.py --builddir build --broker both --duration 600 --producers 4\n"
         "  chaos.py --builddir build --broker rabbitmq --seed 1234   # replay a run\n")
-    ap.add_argument("--broker", choices=("redis", "rabbitmq", "both"), default="both",
-                    help="which broker to run against (both: Redis, then RabbitMQ)")
+    ap.add_argument("--broker", choices=("redis", "rabbitmq", "nats", "mqtt", "http", "both",
+                                         "all"), default="both",
+                    help="which broker to run against (both: Redis, then RabbitMQ; all: "
+                    "Redis, RabbitMQ, NATS JetStream, MQTT, HTTP)")
     ap.add_argument("--duration", type=float, default=60.0,
                     help="seconds of producing and faults per broker (default 60)")
     ap.add_argument("--seed", type=int, default=None,
@@ -82,6 +93,10 @@ def parse_args(argv=None):
     ap.add_argument("--faults", default=",".join(KINDS),
                     help="comma-separated fault kinds to inject (default: all): " +
                     ", ".join(KINDS))
+    ap.add_argument("--mqtt-kill", choices=("SIGTERM", "SIGKILL"), default="SIGTERM",
+                    help="how a broker-kill stops mosquitto (default SIGTERM: it saves its "
+                    "persistence then; SIGKILL may lose what it acknowledged since its last "
+                    "autosave, see docs/reliability.md)")
     ap.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory (also kept when a check fails)")
@@ -166,14 +181,19 @@ class DiskFull:
 
 # ---- brokers -------------------------------------------------------------------------------
 
-class RedisBroker:
-    name = "redis"
-    stream = "chaos"
+class Broker:
+    """What the run asks of a broker: start, pid, kill(down, how), stop, consumer,
+    relay_config (the sink is named after the broker), logs, and extra checks."""
+    rates = RATES
 
-    def __init__(self, tmp):
-        self.server = RedisServer(tmp, ["--appendonly", "yes", "--appendfsync", "always"],
-                                  name="redis")
-        self.port = self.server.port
+    def extra(self, res, relay_log):
+        """Broker-specific results, and problems (a list of strings)."""
+        return []
+
+
+class ServerBroker(Broker):
+    """A broker that is one process of ours (harness.Process) on a fixed port: killed with
+    SIGKILL and started again on the same port, with the same data directory."""
 
     def start(self):
         self.server.start(timeout=60)
@@ -181,7 +201,7 @@ class RedisBroker:
     def pid(self):
         return self.server.pid if self.server.running() else None
 
-    def kill(self, down, rng_choice=None):
+    def kill(self, down, how=None):
         self.server.kill()
         time.sleep(down)
         self.server.start(timeout=120)
@@ -189,6 +209,19 @@ class RedisBroker:
 
     def stop(self):
         self.server.stop()
+
+    def logs(self):
+        return [self.server.log_path]
+
+
+class RedisBroker(ServerBroker):
+    name = "redis"
+    stream = "chaos"
+
+    def __init__(self, tmp):
+        self.server = RedisServer(tmp, ["--appendonly", "yes", "--appendfsync", "always"],
+                                  name="redis")
+        self.port = self.server.port
 
     def consumer(self):
         return consumers.RedisStreamConsumer(self.port, self.stream)
@@ -198,12 +231,10 @@ class RedisBroker:
                 "redis.mode": "stream", "redis.channel-name": self.stream,
                 "redis.timeout-ms": 1000, "redis.connect-timeout-ms": 1000}
 
-    def logs(self):
-        return [self.server.log_path]
 
-
-class RabbitBroker:
+class RabbitBroker(Broker):
     name = "rabbitmq"
+    rates = RATES_RABBITMQ
     queue = "chaos"
 
     def __init__(self, tmp):
@@ -259,6 +290,146 @@ class RabbitBroker:
     def logs(self):
         d = self.node.env["RABBITMQ_LOG_BASE"]
         return [os.path.join(d, f) for f in sorted(os.listdir(d))] if os.path.isdir(d) else []
+
+
+class NatsBroker(ServerBroker):
+    """nats-server -js with its store (-sd) kept across kills, and a stream CHAOS that
+    captures chaos.> with a duplicate window of DUPLICATE_WINDOW_S (see docs/reliability.md:
+    far longer than any republish delay the faults can cause)."""
+    name = "nats"
+    stream = "CHAOS"
+    DUPLICATE_WINDOW_S = 120
+
+    def __init__(self, tmp):
+        from harness_nats import NatsServer
+        self.server = NatsServer(tmp, name="nats")
+        self.port = self.server.port
+        self.tap = None
+
+    def start(self):
+        self.server.start(timeout=60)
+        self.server.stream_create(self.stream, ["chaos.>"],
+                                  duplicate_window_s=self.DUPLICATE_WINDOW_S)
+        # A plain subscriber sees every copy the relay publishes, before the stream
+        # drops the duplicates: it measures how late copies come.
+        self.tap = consumers.NatsTap(self.port, "chaos.>").start()
+
+    def stop(self):
+        if self.tap is not None:
+            self.tap.stopping.set()
+        super().stop()
+
+    def consumer(self):
+        return consumers.NatsConsumer(self.port, self.stream, "chaos-reader")
+
+    def relay_config(self):
+        return {"system.queue-adapter": "nats", "nats.url": self.server.url(),
+                "nats.subject": "chaos.{name}", "nats.timeout-ms": 2000,
+                "nats.connect-timeout-ms": 1000}
+
+    def logs(self):
+        return [self.server.log_path, os.path.join(self.server.dir, "server.log")]
+
+    def extra(self, res, relay_log):
+        from harness_nats import NatsError
+        try:
+            stored = self.server.stream_count(self.stream)
+        except (OSError, ConnectionError, NatsError) as e:
+            stored = "unknown (%s)" % e
+        self.tap.stop()
+        res.update({"stream_messages": stored, "duplicate_window_s": self.DUPLICATE_WINDOW_S,
+                    "copies_on_the_wire": self.tap.copies(),
+                    "latest_copy_s": round(self.tap.max_gap(), 1),
+                    "duplicate_pubacks": sum(int(n) for n in re.findall(
+                        r"the stream already had (\d+) of", relay_log))})
+        problems = []
+        # JetStream de-duplicates by Nats-Msg-Id: the stream must hold each event once.
+        if res["duplicates"]:
+            problems.append("%d duplicates in the stream (Nats-Msg-Id de-duplication)"
+                            % res["duplicates"])
+        if stored != res["received_unique"]:
+            problems.append("the stream holds %s messages for %d unique events"
+                            % (stored, res["received_unique"]))
+        if res["latest_copy_s"] >= self.DUPLICATE_WINDOW_S / 2:
+            problems.append("a copy came %.1fs after the first, over half the duplicate "
+                            "window (%ds)" % (res["latest_copy_s"], self.DUPLICATE_WINDOW_S))
+        return problems
+
+
+class MqttBroker(ServerBroker):
+    """mosquitto with persistence. A broker kill is a SIGTERM (mosquitto writes its
+    persistence file then) and a restart, unless --mqtt-kill SIGKILL: mosquitto saves only
+    every autosave_interval, so a SIGKILL may lose what it acknowledged since and had not
+    passed on (see docs/reliability.md)."""
+    name = "mqtt"
+    client_id = "chaos-consumer"
+    topic = "chaos/#"
+
+    def __init__(self, tmp):
+        from harness_mqtt import Mosquitto
+        self.server = Mosquitto(tmp)
+        self.port = self.server.port
+        self.signal = "SIGTERM"
+
+    def start(self):
+        self.server.start(timeout=60)
+        # The consumer's persistent session and subscription exist before the relay
+        # publishes, so the broker queues for it whenever it is away.
+        from harness_mqtt import MqttSubscriber
+        MqttSubscriber(self.port, self.client_id, self.topic, qos=1, clean=False).disconnect()
+
+    def kill(self, down, how=None):
+        if self.signal == "SIGKILL":
+            return super().kill(down, how)
+        self.server.stop(30)
+        time.sleep(down)
+        self.server.start(timeout=120)
+        return "SIGTERM"
+
+    def consumer(self):
+        return consumers.MqttConsumer(self.port, self.client_id, self.topic)
+
+    def relay_config(self):
+        return {"system.queue-adapter": "mqtt", "mqtt.url": self.server.url(),
+                "mqtt.topic": "chaos/{name}", "mqtt.timeout-ms": 2000}
+
+    def logs(self):
+        return [self.server.log_path, self.server.logfile]
+
+
+class HttpBroker(ServerBroker):
+    """tests/http_receiver.py as a process of its own: it appends every request's body to
+    a file (line-buffered, before it answers 204), and is SIGKILLed and SIGSTOPped."""
+    name = "http"
+
+    def __init__(self, tmp):
+        self.port = harness.free_port()
+        self.received = tmp.join("http-received.jsonl")
+        self.server = Process([sys.executable, os.path.join(TESTS, "http_receiver.py"),
+                               self.port, self.received], tmp.join("http-receiver.log"))
+
+    def start(self, timeout=60):
+        self.server.start()
+        self.server.wait_listening(self.port, timeout, "the HTTP receiver")
+
+    def kill(self, down, how=None):
+        self.server.kill()
+        time.sleep(down)
+        self.start(timeout=120)
+        return "SIGKILL"
+
+    def consumer(self):
+        return consumers.FileConsumer(self.received)
+
+    def relay_config(self):
+        return {"system.queue-adapter": "http",
+                "http.url": "http://127.0.0.1:%d/chaos/{name}" % self.port,
+                "http.timeout-ms": 2000, "http.connect-timeout-ms": 1000}
+
+
+BROKERS = {"redis": RedisBroker, "rabbitmq": RabbitBroker, "nats": NatsBroker,
+           "mqtt": MqttBroker, "http": HttpBroker}
+GROUPS = {"both": ["redis", "rabbitmq"], "all": list(BROKERS)}
 
 
 # ---- the relay, supervised ----------------------------------------------------------------
@@ -341,10 +512,9 @@ class Supervisor:
 
 # ---- faults ----------------------------------------------------------------------------------
 
-def plan_faults(rng, duration, kinds, broker):
+def plan_faults(rng, duration, kinds, rates=RATES):
     """The fault schedule: [(t, kind, params)] sorted by t, all drawn from rng, so a seed
     replays it. Each kind is a Poisson process; a kind that drew no fault gets one."""
-    rates = RATES_RABBITMQ if broker == "rabbitmq" else RATES
     plan = []
     for kind in KINDS:     # fixed order: the same draws whatever --faults selects
         t, times = 0.0, []
@@ -546,8 +716,9 @@ class Run:
         c.execute(SCHEMA_ORDERS)
         c.close()
 
-        self.broker = RedisBroker(self.tmp) if self.broker_name == "redis" \
-            else RabbitBroker(self.tmp)
+        self.broker = BROKERS[self.broker_name](self.tmp)
+        if self.broker_name == "mqtt":
+            self.broker.signal = a.mqtt_kill
         t0 = time.monotonic()
         self.broker.start()
         log("%s up on 127.0.0.1:%d in %.1fs" % (self.broker_name, self.broker.port,
@@ -568,7 +739,7 @@ class Run:
         kinds = list(a.faults)
         if not self.disk.mounted and "disk-full" in kinds:
             kinds.remove("disk-full")
-        plan = plan_faults(self.rng, a.duration, kinds, self.broker_name)
+        plan = plan_faults(self.rng, a.duration, kinds, self.broker.rates)
         res["planned"] = dict(collections.Counter(k for _, k, _ in plan))
         log("%s: %d producers for %.0fs, %d faults planned %s"
             % (self.broker_name, a.producers, a.duration, len(plan), res["planned"]))
@@ -711,9 +882,11 @@ class Run:
             "relay_peak_hwm_kb": self.supervisor.peak_hwm_kb,
             "relay_peak_rss_kb": self.supervisor.peak_rss_kb,
             "consumer_reconnects": self.consumer.reconnects,
+            "consumer_redeliveries": self.consumer.redeliveries,
             "consumer_bad_messages": self.consumer.bad,
             "producer_errors": dict(errors),
         })
+        res.update(self.consumer.details())
         rel = self.supervisor.relay.log()
         res["relay_log_counts"] = {
             k: rel.count(k) for k in ("connection lost", "cannot connect", "connected again",
@@ -749,6 +922,7 @@ class Run:
             problems.append("the relay exited %s on SIGTERM" % res["relay_final_exit"])
         if self.faults.errors:
             problems.append("%d fault injections failed (harness)" % len(self.faults.errors))
+        problems += self.broker.extra(res, rel)
         res["problems"] = problems
         res["ok"] = not problems
 
@@ -798,6 +972,13 @@ def table(results):
         ("received but not in outbox (must be 0)", "unknown_received"),
         ("aborted by errors (busy/full)", "aborted_by_errors"),
         ("duplicates", "duplicates"), ("FAILED (must be 0)", "failed"),
+        ("NATS: messages in the stream", "stream_messages"),
+        ("NATS: copies published (wire)", "copies_on_the_wire"),
+        ("NATS: Duplicate PubAcks (relay log)", "duplicate_pubacks"),
+        ("NATS: latest copy after 1st, s", "latest_copy_s"),
+        ("NATS: duplicate window, s", "duplicate_window_s"),
+        ("consumer redeliveries (not counted)", "consumer_redeliveries"),
+        ("MQTT: re-sent by the broker (DUP flag)", "mqtt_dup_flagged"),
         ("left retrying", "retrying"),
     ]
     rows += [("faults: " + k, ("faults", k)) for k in KINDS]
@@ -810,6 +991,8 @@ def table(results):
     w = max(len(label) for label, _ in rows)
     out = ["%-*s  %s" % (w, "", "  ".join("%14s" % r["broker"] for r in results))]
     for label, key in rows:
+        if label.startswith(("NATS:", "MQTT:")) and not any(key in r for r in results):
+            continue
         vals = []
         for r in results:
             v = r.get(key[0], {}).get(key[1], "") if isinstance(key, tuple) else r.get(key, "")
@@ -825,7 +1008,7 @@ def main(a):
         print("chaos.py: %s not found: give --builddir (or OUTBOX_BUILDDIR)" % harness.OUTBOXD,
               file=sys.stderr)
         return 2
-    brokers = ["redis", "rabbitmq"] if a.broker == "both" else [a.broker]
+    brokers = GROUPS.get(a.broker, [a.broker])
     log("seed %d (re-run with --seed %d)" % (a.seed, a.seed))
     results = []
     status = 0
@@ -845,11 +1028,11 @@ def main(a):
         except BaseException as e:
             keep = True
             status = 2
-            log("%s run: harness error: %s" % (b, e))
-            traceback.print_exc()
-            results.append({"broker": b, "seed": a.seed, "ok": False,
-                            "problems": ["harness error: %s" % e]})
             interrupted = isinstance(e, KeyboardInterrupt)
+            why = "interrupted (SIGTERM or ^C)" if interrupted else "harness error: %s" % e
+            log("%s run: %s" % (b, why))
+            traceback.print_exc()
+            results.append({"broker": b, "seed": a.seed, "ok": False, "problems": [why]})
         else:
             interrupted = False
         finally:

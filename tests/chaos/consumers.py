@@ -5,10 +5,20 @@ every event id it receives (with how many times), and reconnects after any outag
   connection (harness.Resp); it trims what it has read (XTRIM MINID) so Redis stays small.
 - RabbitConsumer: pika, manual acks (acknowledged after the id is recorded, in small
   groups), prefetch bounded; a lost ack means a redelivery, counted as a duplicate.
+- NatsConsumer: a durable JetStream pull consumer (explicit acks, after recording) on the
+  raw NATS client of harness_nats. It counts each stream sequence once, so its duplicates
+  are copies stored in the stream; redeliveries of a sequence (a lost ack) are counted
+  apart. NatsTap: a core NATS subscriber that sees every copy the relay publishes, before
+  the stream drops duplicates, and how long after the first each copy came.
+- MqttConsumer: harness_mqtt's QoS 1 subscriber with a persistent session (clean session
+  false, a fixed client id), connected again after any outage; the broker re-sends what
+  it had not acknowledged, counted as duplicates (at least once).
+- FileConsumer: follows the file the HTTP receiver appends each request to.
 """
 
 import collections
 import json
+import socket
 import threading
 import time
 
@@ -24,6 +34,7 @@ class Consumer:
         self.errors = collections.Counter()
         self.last_at = time.monotonic()
         self.bad = 0            # messages that were not an envelope with an id
+        self.redeliveries = 0   # copies the broker sent again, not counted (NATS)
         self.thread = threading.Thread(target=self._run, daemon=True)
 
     def start(self):
@@ -56,6 +67,10 @@ class Consumer:
     def stop(self):
         self.stopping.set()
         self.thread.join(15)
+
+    def details(self):
+        """Consumer-specific figures for the results."""
+        return {}
 
     def _error(self, e):
         self.errors[type(e).__name__] += 1
@@ -145,3 +160,188 @@ class RabbitConsumer(Consumer):
                     except Exception:
                         pass
                 time.sleep(0.5)
+
+
+class ReconnectingConsumer(Consumer):
+    """connect() opens a session, consume(conn) reads until stopping (or raises on an
+    outage), close(conn) ends it; any error is an outage: connect again after a pause."""
+    OUTAGES = (OSError, ConnectionError, ValueError)
+
+    def _run(self):
+        first = True
+        while not self.stopping.is_set():
+            conn = None
+            try:
+                conn = self.connect()
+                if not first:
+                    self.reconnects += 1
+                first = False
+                self.consume(conn)
+            except self.OUTAGES as e:
+                self._error(e)
+                time.sleep(0.2)
+            finally:
+                if conn is not None:
+                    self.close(conn)
+
+    def close(self, conn):
+        conn.close()
+
+
+class NatsConsumer(ReconnectingConsumer):
+    BATCH = 500
+
+    def __init__(self, port, stream, durable):
+        super().__init__()
+        from harness_nats import NatsError
+        self.OUTAGES = ReconnectingConsumer.OUTAGES + (NatsError,)
+        self.port, self.stream, self.durable = port, stream, durable
+        self.seen = set()        # stream sequences recorded
+        self.requests = 0
+
+    def connect(self):
+        from harness_nats import Nats
+        c = Nats(self.port, timeout=5.0)
+        # Creating it again with the same configuration is a no-op.
+        c.js("CONSUMER.DURABLE.CREATE.%s.%s" % (self.stream, self.durable),
+             {"stream_name": self.stream,
+              "config": {"durable_name": self.durable, "ack_policy": "explicit",
+                         "deliver_policy": "all", "ack_wait": 30 * 10**9,
+                         "max_ack_pending": 20000}})
+        c.subscribe("_INBOX.chaos.*")
+        return c
+
+    @staticmethod
+    def stream_seq(reply):
+        """The stream sequence in a $JS.ACK subject (the old 9-token form or the newer
+        one with domain and account hash)."""
+        t = reply.split(".")
+        return int(t[5] if len(t) == 9 else t[7])
+
+    def consume(self, c):
+        nxt = "$JS.API.CONSUMER.MSG.NEXT.%s.%s" % (self.stream, self.durable)
+        while not self.stopping.is_set():
+            self.requests += 1
+            inbox = "_INBOX.chaos.%d" % self.requests
+            c.publish(nxt, json.dumps({"batch": self.BATCH, "expires": 10**9}), reply=inbox)
+            got, acks = 0, []
+            while got < self.BATCH:
+                subject, reply, headers, data = c.read_msg()
+                if headers and "Status" in headers:
+                    if subject == inbox:    # 404/408/409: this request is over
+                        break
+                    continue
+                if not reply or not reply.startswith("$JS.ACK."):
+                    continue
+                got += 1
+                self.record_seq(self.stream_seq(reply), data)
+                acks.append(reply)
+            # Acknowledged after recording; a lost ack is a redelivery, not a duplicate.
+            c.sock.sendall(b"".join(b"PUB %s 0\r\n\r\n" % r.encode() for r in acks))
+
+    def record_seq(self, seq, body):
+        if seq in self.seen:
+            with self.lock:
+                self.redeliveries += 1
+            return
+        self.seen.add(seq)
+        self.record(body)
+
+
+class NatsTap(ReconnectingConsumer):
+    """Every copy published on the subjects, while connected: counts, and the longest
+    time between the first copy of an event and a later one."""
+
+    def __init__(self, port, subjects):
+        super().__init__()
+        from harness_nats import NatsError
+        self.OUTAGES = ReconnectingConsumer.OUTAGES + (NatsError,)
+        self.port, self.subjects = port, subjects
+        self.first = {}
+        self.gap = 0.0
+
+    def connect(self):
+        from harness_nats import Nats
+        c = Nats(self.port, timeout=5.0)
+        c.subscribe(self.subjects)
+        c.sock.settimeout(1.0)
+        return c
+
+    def consume(self, c):
+        while not self.stopping.is_set():
+            try:
+                _subject, headers, _data = c.read()
+            except socket.timeout:
+                continue
+            eid = (headers or {}).get("Nats-Msg-Id")
+            if eid is None:
+                continue
+            now = time.monotonic()
+            with self.lock:
+                self.counts[eid] += 1
+                t0 = self.first.setdefault(eid, now)
+                self.gap = max(self.gap, now - t0)
+
+    def copies(self):
+        with self.lock:
+            return sum(self.counts.values())
+
+    def max_gap(self):
+        with self.lock:
+            return self.gap
+
+
+class MqttConsumer(ReconnectingConsumer):
+    def __init__(self, port, client_id, topic):
+        super().__init__()
+        self.port, self.client_id, self.topic = port, client_id, topic
+        self.dup_flagged = 0    # re-sent by the broker (DUP flag), not by the relay
+
+    def details(self):
+        return {"mqtt_dup_flagged": self.dup_flagged}
+
+    def connect(self):
+        from harness_mqtt import MqttSubscriber
+        return MqttSubscriber(self.port, self.client_id, self.topic, qos=1, clean=False,
+                              timeout=5.0)
+
+    def consume(self, sub):
+        # The subscriber's thread acknowledges each PUBLISH after appending it.
+        while not self.stopping.is_set():
+            with sub.cond:
+                sub.cond.wait_for(lambda: sub.messages or not sub.thread.is_alive(), 0.3)
+                msgs, sub.messages = sub.messages, []
+            for m in msgs:
+                self.dup_flagged += m["dup"]
+                self.record(m["payload"])
+            if not msgs and not sub.thread.is_alive():
+                raise ConnectionError("the broker closed the connection")
+
+
+class FileConsumer(ReconnectingConsumer):
+    """The JSON lines {"path", "body"} the HTTP receiver appends; a partial last line is
+    left for the next read."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = path
+        self.offset = 0
+
+    def connect(self):
+        f = open(self.path, "rb")
+        f.seek(self.offset)
+        return f
+
+    def consume(self, f):
+        rest = b""
+        while not self.stopping.is_set():
+            chunk = f.read(1 << 20)
+            if not chunk:
+                time.sleep(0.1)
+                continue
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            for ln in lines:
+                self.offset += len(ln) + 1
+                if ln.strip():
+                    self.record(json.loads(ln)["body"])
