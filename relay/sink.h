@@ -75,6 +75,35 @@ extern const struct sink_type sink_nats_type;
 extern const struct sink_type sink_mqtt_type;
 extern const struct sink_type sink_http_type;
 
+/*
+ * TLS options of the sinks that take them under these names (RabbitMQ, HTTP): one struct
+ * in their options, one set of rows in their tables, one check.
+ */
+struct sink_tls_options {
+	char *ca;                 /* CA bundle, or NULL */
+	char *cert, *key;         /* client certificate and key, both or neither */
+	int verify_peer;
+	int verify_hostname;
+};
+
+#define SINK_TLS_OPTIONS(st, field, ca_help)                                            \
+	{ .name = "tls-ca-file", .type = OPTION_STRING,                                 \
+	  .offset = offsetof(st, field.ca), .help = ca_help },                          \
+	{ .name = "tls-cert-file", .type = OPTION_STRING,                               \
+	  .offset = offsetof(st, field.cert),                                           \
+	  .help = "client certificate (with tls-key-file)" },                           \
+	{ .name = "tls-key-file", .type = OPTION_STRING,                                \
+	  .offset = offsetof(st, field.key), .help = "client key (with tls-cert-file)" }, \
+	{ .name = "tls-verify-peer", .type = OPTION_BOOL,                               \
+	  .offset = offsetof(st, field.verify_peer), .def = "true",                     \
+	  .help = "check the server's certificate against the CA" },                    \
+	{ .name = "tls-verify-hostname", .type = OPTION_BOOL,                           \
+	  .offset = offsetof(st, field.verify_hostname), .def = "true",                 \
+	  .help = "check that the certificate names the URL's host" }
+
+/* The rules across the TLS options; -1 with *cause naming where. */
+int sink_tls_check(const struct sink_tls_options *tls, const char *where, char **cause);
+
 /* The sink type called name, or NULL. */
 const struct sink_type *sink_type_find(const char *name);
 /* The options of a sink of type, read from obj (defaults for what it does not say) and

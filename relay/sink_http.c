@@ -402,14 +402,14 @@ sink_http_setopt(struct sink_http *sh, struct sink_http_req *req, const char *bo
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
 	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, sink_http_on_header);
 	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
-	if (o->tls_ca != NULL)
-		curl_easy_setopt(e, CURLOPT_CAINFO, o->tls_ca);
-	if (o->tls_cert != NULL) {
-		curl_easy_setopt(e, CURLOPT_SSLCERT, o->tls_cert);
-		curl_easy_setopt(e, CURLOPT_SSLKEY, o->tls_key);
+	if (o->tls.ca != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, o->tls.ca);
+	if (o->tls.cert != NULL) {
+		curl_easy_setopt(e, CURLOPT_SSLCERT, o->tls.cert);
+		curl_easy_setopt(e, CURLOPT_SSLKEY, o->tls.key);
 	}
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, o->tls_verify_peer ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o->tls_verify_hostname ? 2L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, o->tls.verify_peer ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o->tls.verify_hostname ? 2L : 0L);
 }
 
 /* Start req for msgs[req->first ..]; -1 if curl refuses it. */

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "option.h"
+#include "sink.h"
 
 /* Longest URL after {name} expands. */
 #define SINK_HTTP_URL_MAX 8192
@@ -42,11 +43,7 @@ struct sink_http_options {
 	int connect_timeout_ms;
 	int concurrency;          /* requests in flight */
 	int batch;                /* events per request; > 1: a JSON array */
-	char *tls_ca;
-	char *tls_cert;
-	char *tls_key;
-	int tls_verify_peer;
-	int tls_verify_hostname;
+	struct sink_tls_options tls;
 	struct option_strings secrets; /* signing-secret (or OUTBOXD_HTTP_SECRET); n 0: none */
 	int signature;            /* enum sink_http_signature */
 	char *signature_header;   /* for SINK_HTTP_SIGN_HEX */

@@ -37,16 +37,8 @@ static const struct conf_option sink_http_options[] = {
 	{ .name = "batch", .type = OPTION_INT, .offset = O(batch), .min = 1, .max = 10000,
 	  .def = "1", .help = "events per request; more than 1: a JSON array, one outcome for "
 	  "all its events" },
-	{ .name = "tls-ca-file", .type = OPTION_STRING, .offset = O(tls_ca),
-	  .help = "CA bundle for https:// (default: the system's)" },
-	{ .name = "tls-cert-file", .type = OPTION_STRING, .offset = O(tls_cert),
-	  .help = "client certificate (with tls-key-file)" },
-	{ .name = "tls-key-file", .type = OPTION_STRING, .offset = O(tls_key),
-	  .help = "client key (with tls-cert-file)" },
-	{ .name = "tls-verify-peer", .type = OPTION_BOOL, .offset = O(tls_verify_peer),
-	  .def = "true", .help = "check the server's certificate against the CA" },
-	{ .name = "tls-verify-hostname", .type = OPTION_BOOL, .offset = O(tls_verify_hostname),
-	  .def = "true", .help = "check that the certificate names the URL's host" },
+	SINK_TLS_OPTIONS(struct sink_http_options, tls,
+	    "CA bundle for https:// (default: the system's)"),
 	{ .name = "signing-secret", .type = OPTION_STRINGS, .offset = O(secrets),
 	  .flags = OPTION_SECRET, .help = "sign every request (default: OUTBOXD_HTTP_SECRET); "
 	  "whsec_<base64> for standard-webhooks; several: one signature each, for rotation" },
@@ -183,10 +175,8 @@ sink_http_check(void *opts, const char *where, char **cause)
 		    "characters", where, SINK_HTTP_URL_MAX / 2);
 		return -1;
 	}
-	if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
-		*cause = xasprintf("%s: tls-cert-file and tls-key-file go together", where);
+	if (sink_tls_check(&o->tls, where, cause) != 0)
 		return -1;
-	}
 	if (!sink_http_token(o->signature_header)) {
 		*cause = xasprintf("%s.signature-header: \"%s\" is not a valid header name", where,
 		    o->signature_header);

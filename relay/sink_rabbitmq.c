@@ -133,16 +133,16 @@ sink_rabbitmq_socket(struct sink_rabbitmq *r, const struct amqp_url *au, char **
 		*cause = xasprintf("cannot create a TLS socket");
 		return NULL;
 	}
-	amqp_ssl_socket_set_verify_peer(sock, r->o->tls_verify_peer);
-	amqp_ssl_socket_set_verify_hostname(sock, r->o->tls_verify_hostname);
-	if (r->o->tls_ca != NULL && amqp_ssl_socket_set_cacert(sock, r->o->tls_ca) != AMQP_STATUS_OK) {
-		*cause = xasprintf("cannot read the CA file %s", r->o->tls_ca);
+	amqp_ssl_socket_set_verify_peer(sock, r->o->tls.verify_peer);
+	amqp_ssl_socket_set_verify_hostname(sock, r->o->tls.verify_hostname);
+	if (r->o->tls.ca != NULL && amqp_ssl_socket_set_cacert(sock, r->o->tls.ca) != AMQP_STATUS_OK) {
+		*cause = xasprintf("cannot read the CA file %s", r->o->tls.ca);
 		return NULL;
 	}
-	if (r->o->tls_cert != NULL &&
-	    amqp_ssl_socket_set_key(sock, r->o->tls_cert, r->o->tls_key) != AMQP_STATUS_OK) {
-		*cause = xasprintf("cannot read the client certificate %s or key %s", r->o->tls_cert,
-		    r->o->tls_key);
+	if (r->o->tls.cert != NULL &&
+	    amqp_ssl_socket_set_key(sock, r->o->tls.cert, r->o->tls.key) != AMQP_STATUS_OK) {
+		*cause = xasprintf("cannot read the client certificate %s or key %s", r->o->tls.cert,
+		    r->o->tls.key);
 		return NULL;
 	}
 	return sock;

@@ -10,6 +10,7 @@
 
 #include "amqp_url.h"
 #include "option.h"
+#include "sink.h"
 
 enum sink_rabbitmq_queue_type {
 	SINK_RABBITMQ_CLASSIC,
@@ -36,8 +37,7 @@ struct sink_rabbitmq_options {
 	int confirm_window;
 	int connect_timeout_ms;
 	int timeout_ms;               /* waiting for confirms */
-	char *tls_ca, *tls_cert, *tls_key;
-	int tls_verify_peer, tls_verify_hostname;
+	struct sink_tls_options tls;
 };
 
 /* The URLs parsed, the password applied; *urls is malloc'd, each freed with amqp_url_free.

@@ -50,16 +50,7 @@ static const struct conf_option sink_rabbitmq_options[] = {
 	  .min = 1, .max = 600000, .def = "5000", .help = "connecting and logging in" },
 	{ .name = "timeout-ms", .type = OPTION_INT, .offset = O(timeout_ms), .min = 1,
 	  .max = 600000, .def = "10000", .help = "waiting for confirms" },
-	{ .name = "tls-ca-file", .type = OPTION_STRING, .offset = O(tls_ca),
-	  .help = "CA bundle for amqps://" },
-	{ .name = "tls-cert-file", .type = OPTION_STRING, .offset = O(tls_cert),
-	  .help = "client certificate (with tls-key-file)" },
-	{ .name = "tls-key-file", .type = OPTION_STRING, .offset = O(tls_key),
-	  .help = "client key (with tls-cert-file)" },
-	{ .name = "tls-verify-peer", .type = OPTION_BOOL, .offset = O(tls_verify_peer),
-	  .def = "true", .help = "check the server's certificate against the CA" },
-	{ .name = "tls-verify-hostname", .type = OPTION_BOOL, .offset = O(tls_verify_hostname),
-	  .def = "true", .help = "check that the certificate names the URL's host" },
+	SINK_TLS_OPTIONS(struct sink_rabbitmq_options, tls, "CA bundle for amqps://"),
 	{ .name = "privilege.*", .type = OPTION_OTHER,
 	  .help = "push-events privileges, read at the top level" },
 	OPTION_END
@@ -143,11 +134,8 @@ sink_rabbitmq_check(void *opts, const char *where, char **cause)
 	if (sink_rabbitmq_urls(o, where, &urls, &n, cause) != 0)
 		return -1;
 	sink_rabbitmq_urls_free(urls, n);
-	if ((o->tls_cert == NULL) != (o->tls_key == NULL)) {
-		*cause = xasprintf("%s: tls-cert-file and tls-key-file go together", where);
-		return -1;
-	}
-	if (sink_rabbitmq_queue_arguments(o, where, cause) != 0)
+	if (sink_tls_check(&o->tls, where, cause) != 0 ||
+	    sink_rabbitmq_queue_arguments(o, where, cause) != 0)
 		return -1;
 	if (o->routing_key == NULL)
 		o->routing_key = xstrdup(o->exchange[0] != '\0' ? "{name}" : o->queue);

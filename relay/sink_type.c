@@ -105,3 +105,13 @@ sink_expand(const char *tmpl, const char *name, char *buf, size_t len)
 	buf[used] = '\0';
 	return 0;
 }
+
+int
+sink_tls_check(const struct sink_tls_options *tls, const char *where, char **cause)
+{
+	if ((tls->cert == NULL) != (tls->key == NULL)) {
+		*cause = xasprintf("%s: tls-cert-file and tls-key-file go together", where);
+		return -1;
+	}
+	return 0;
+}

@@ -122,8 +122,8 @@ START_TEST(test_defaults)
 	ck_assert_int_eq(o->timeout_ms, 10000);
 	ck_assert_int_eq(o->concurrency, 16);
 	ck_assert_int_eq(o->batch, 1);
-	ck_assert_int_eq(o->tls_verify_peer, 1);
-	ck_assert_int_eq(o->tls_verify_hostname, 1);
+	ck_assert_int_eq(o->tls.verify_peer, 1);
+	ck_assert_int_eq(o->tls.verify_hostname, 1);
 	ck_assert_uint_eq(o->secrets.n, 0);
 	ck_assert_int_eq(o->signature, SINK_HTTP_SIGN_STANDARD);
 	ck_assert_str_eq(o->signature_header, "X-Webhook-Signature");
