@@ -86,9 +86,11 @@ struct sink_tls_options {
 	int verify_hostname;
 };
 
+/* offsetof takes a type and a member designator, which cannot be parenthesized. */
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
 #define SINK_TLS_OPTIONS(st, field, ca_help)                                            \
 	{ .name = "tls-ca-file", .type = OPTION_STRING,                                 \
-	  .offset = offsetof(st, field.ca), .help = ca_help },                          \
+	  .offset = offsetof(st, field.ca), .help = (ca_help) },                          \
 	{ .name = "tls-cert-file", .type = OPTION_STRING,                               \
 	  .offset = offsetof(st, field.cert),                                           \
 	  .help = "client certificate (with tls-key-file)" },                           \
@@ -100,6 +102,7 @@ struct sink_tls_options {
 	{ .name = "tls-verify-hostname", .type = OPTION_BOOL,                           \
 	  .offset = offsetof(st, field.verify_hostname), .def = "true",                 \
 	  .help = "check that the certificate names the URL's host" }
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 /* The rules across the TLS options; -1 with *cause naming where. */
 int sink_tls_check(const struct sink_tls_options *tls, const char *where, char **cause);
