@@ -312,10 +312,13 @@ sink_mqtt_send(struct sink_mqtt *sm, struct sink_message *m, size_t i)
 		sink_set_status(m, SINK_REJECTED, "topic %s: %s", sm->topic,
 		    mosquitto_strerror(rc));
 		return 0;
-	default:
-		sink_set_status(m, SINK_UNSENT, "%s: %s", sm->desc, rc == MOSQ_ERR_ERRNO ?
-		    strerror(errno) : mosquitto_strerror(rc));
+	default: {
+		/* The connection broke while writing: said as when the loop notices it. */
+		char *why = sink_mqtt_lost(sm, rc);
+		sink_set_status(m, SINK_UNSENT, "%s", why);
+		free(why);
 		return 1;
+	}
 	}
 }
 
