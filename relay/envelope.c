@@ -14,7 +14,6 @@
 struct envelope_buf {
 	char *p;
 	size_t len;
-	size_t cap;
 };
 
 static void
@@ -29,54 +28,68 @@ static void
 envelope_put_string(struct envelope_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
+	char *o = b->p + b->len;
 	unsigned char c;
 
-	b->p[b->len++] = '"';
+	*o++ = '"';
 	for (; (c = (unsigned char)*s) != '\0'; s++) {
-		if (c == '"' || c == '\\') {
-			b->p[b->len++] = '\\';
-			b->p[b->len++] = (char)c;
-		} else if (c < 0x20) {
-			envelope_put(b, "\\u00", 4);
-			b->p[b->len++] = hex[c >> 4];
-			b->p[b->len++] = hex[c & 0xf];
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			*o++ = (char)c;
+		} else if (c >= 0x20) {
+			*o++ = '\\';
+			*o++ = (char)c;
 		} else {
-			b->p[b->len++] = (char)c;
+			memcpy(o, "\\u00", 4);
+			o[4] = hex[c >> 4];
+			o[5] = hex[c & 0xf];
+			o += 6;
 		}
 	}
-	b->p[b->len++] = '"';
+	*o++ = '"';
+	b->len = (size_t)(o - b->p);
 }
 
-char *
-envelope_build(const char *id, const char *name, const char *payload, const char *headers,
-    size_t *len)
-{
-	static const char k_id[] = "{\"id\":", k_name[] = ",\"name\":", k_data[] = ",\"data\":",
-	    k_meta[] = ",\"metadata\":";
-	size_t lid = strlen(id), lname = strlen(name);
-	size_t lpayload = strlen(payload), lheaders = headers != NULL ? strlen(headers) : 0;
-	struct envelope_buf b;
+static const char k_id[] = "{\"id\":", k_name[] = ",\"name\":", k_data[] = ",\"data\":",
+    k_meta[] = ",\"metadata\":";
 
-	b.cap = sizeof k_id + sizeof k_name + sizeof k_data + sizeof k_meta + 6 * lid +
-	    6 * lname + 4 + lpayload + lheaders + 2;
-	b.len = 0;
-	if ((b.p = malloc(b.cap)) == NULL)
-		return NULL;
+size_t
+envelope_max(const char *id, const char *name, size_t payload_len, size_t headers_len)
+{
+	return sizeof k_id + sizeof k_name + sizeof k_data + sizeof k_meta + 6 * strlen(id) +
+	    6 * strlen(name) + 4 + payload_len + headers_len + 2;
+}
+
+size_t
+envelope_write(char *out, const char *id, const char *name, const char *payload,
+    size_t payload_len, const char *headers, size_t headers_len)
+{
+	struct envelope_buf b = { .p = out, .len = 0 };
 
 	envelope_put(&b, k_id, sizeof k_id - 1);
 	envelope_put_string(&b, id);
 	envelope_put(&b, k_name, sizeof k_name - 1);
 	envelope_put_string(&b, name);
 	envelope_put(&b, k_data, sizeof k_data - 1);
-	envelope_put(&b, payload, lpayload);
+	envelope_put(&b, payload, payload_len);
 	if (headers != NULL) {
 		envelope_put(&b, k_meta, sizeof k_meta - 1);
-		envelope_put(&b, headers, lheaders);
+		envelope_put(&b, headers, headers_len);
 	}
 	b.p[b.len++] = '}';
 	b.p[b.len] = '\0';
-	*len = b.len;
-	return b.p;
+	return b.len;
+}
+
+char *
+envelope_build(const char *id, const char *name, const char *payload, const char *headers,
+    size_t *len)
+{
+	size_t lpayload = strlen(payload), lheaders = headers != NULL ? strlen(headers) : 0;
+	char *out = malloc(envelope_max(id, name, lpayload, lheaders));
+
+	if (out != NULL)
+		*len = envelope_write(out, id, name, payload, lpayload, headers, lheaders);
+	return out;
 }
 
 void
@@ -115,7 +128,6 @@ envelope_cloudevent(const char *id, const char *type, const char *source,
     int64_t created_at, const char *payload, const char *headers, envelope_skip_fn *skip,
     void *arg, size_t *len)
 {
-	static const char k_data[] = ",\"data\":";
 	cJSON *ev = cJSON_CreateObject(), *hdrs = NULL, *h;
 	char when[40], *attrs, *text;
 	size_t alen, plen = strlen(payload);

@@ -7,12 +7,19 @@
 
 /*
  * Build the envelope for one event into a malloc'd, NUL-terminated line: id and name
- * (the published name: the sink's prefix joined to the event's name) are JSON-escaped; payload and headers must already be
- * compact JSON (the store reads them through SQLite's json()), and are copied as they are.
- * headers NULL: no "metadata" key. Sets *len. Returns NULL only if memory runs out.
+ * (the published name: the sink's prefix joined to the event's name) are JSON-escaped;
+ * payload and headers must already be compact JSON (the store reads them so), and are
+ * copied as they are. headers NULL: no "metadata" key. Sets *len. Returns NULL only if
+ * memory runs out.
  */
 char *envelope_build(const char *id, const char *name, const char *payload,
     const char *headers, size_t *len);
+
+/* The same into out, which has room for envelope_max bytes (the worst case of escaping,
+ * and the NUL); returns the length. payload_len and headers_len are their strlen. */
+size_t envelope_max(const char *id, const char *name, size_t payload_len, size_t headers_len);
+size_t envelope_write(char *out, const char *id, const char *name, const char *payload,
+    size_t payload_len, const char *headers, size_t headers_len);
 
 /* A header skipped from a CloudEvent (not a valid extension name, or not a scalar). */
 typedef void envelope_skip_fn(const char *name, void *arg);

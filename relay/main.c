@@ -389,6 +389,11 @@ main_run(struct main_args *a, struct conf *cf)
 	char *cause = NULL;
 	int status, lock_fd = -1;
 
+	/* One connection, used by this thread only (the metrics thread never touches
+	 * SQLite): no mutex per call, no global memory statistics. Before any other call;
+	 * SQLITE_MISUSE if SQLite was already initialized, and then it keeps its defaults. */
+	sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	/* Open (and so check) the database first, so that no lock file is left next to a
 	 * file that is missing or not an outbox. */
 	if (store_open(&st, cf->database, &kind, &cause) != 0) {

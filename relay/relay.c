@@ -22,6 +22,7 @@
 #include <time.h>
 #include <sqlite3.h>
 
+#include "arena.h"
 #include "envelope.h"
 #include "exit.h"
 #include "filter.h"
@@ -70,8 +71,7 @@ struct relay {
 	struct store_event *events;
 	struct sink_message *msgs;
 	struct store_outcome *outcomes;
-	char **names;                       /* published names, one per message */
-	char **envelopes;
+	struct arena text;                  /* the events' strings, names, envelopes */
 	const char **keys;                  /* ordering key of each message, borrowed */
 	struct relay_keyset inflight;       /* keys of the messages being built */
 	struct relay_keyset waiting;        /* keys known to wait behind a retry */
@@ -191,8 +191,7 @@ relay_buffers_free(struct relay *r)
 	free(r->events);
 	free(r->msgs);
 	free(r->outcomes);
-	free(r->names);
-	free(r->envelopes);
+	arena_free(&r->text);
 	free(r->keys);
 	free(r->inflight.slot);
 	free(r->waiting.slot);
@@ -207,8 +206,6 @@ relay_buffers_alloc(struct relay *r, int limit)
 	r->events = xcalloc((size_t)limit, sizeof *r->events);
 	r->msgs = xcalloc((size_t)limit, sizeof *r->msgs);
 	r->outcomes = xcalloc((size_t)limit, sizeof *r->outcomes);
-	r->names = xcalloc((size_t)limit, sizeof *r->names);
-	r->envelopes = xcalloc((size_t)limit, sizeof *r->envelopes);
 	r->keys = xcalloc((size_t)limit, sizeof *r->keys);
 	relay_keyset_init(&r->inflight, limit);
 	relay_keyset_init(&r->waiting, limit);
@@ -433,47 +430,56 @@ relay_skip_extension(const char *name, void *arg)
 	    (const char *)arg, name);
 }
 
-/* Make message m for event ev, published as name (malloc'd, now owned by the batch). */
+/* The name ev is published under on rs: the sink's prefix joined to the event's name. */
+static const char *
+relay_published_name(struct relay *r, const struct relay_sink *rs, const struct store_event *ev)
+{
+	size_t lprefix = strlen(rs->cs->prefix), lname;
+	char *name;
+
+	if (lprefix == 0)
+		return ev->name;
+	lname = strlen(ev->name);
+	name = arena_alloc(&r->text, lprefix + lname + 1);
+	memcpy(name, rs->cs->prefix, lprefix);
+	memcpy(name + lprefix, ev->name, lname + 1);
+	return name;
+}
+
+/* Make message m for event ev, published as name; its envelope goes in r->text. */
 static void
 relay_add_message(struct relay *r, const struct relay_sink *rs, size_t m,
-    const struct store_event *ev, char *name)
+    const struct store_event *ev, const char *name)
 {
 	struct sink_message *msg = &r->msgs[m];
-	size_t len;
+	size_t len, lpayload = strlen(ev->payload);
+	size_t lheaders = ev->headers != NULL ? strlen(ev->headers) : 0;
+	char *envelope, *ce;
 
-	r->names[m] = name;
 	r->keys[m] = ev->key;
-	if (rs->cs->format == SINK_FORMAT_CLOUDEVENTS)
-		r->envelopes[m] = envelope_cloudevent(ev->id, name, rs->cs->ce_source,
-		    ev->created_at, ev->payload, ev->headers, relay_skip_extension, rs->sk->name,
-		    &len);
-	else
-		r->envelopes[m] = envelope_build(ev->id, name, ev->payload, ev->headers, &len);
-	if (r->envelopes[m] == NULL)
-		abort();
+	if (rs->cs->format == SINK_FORMAT_CLOUDEVENTS) {
+		ce = envelope_cloudevent(ev->id, name, rs->cs->ce_source, ev->created_at,
+		    ev->payload, ev->headers, relay_skip_extension, rs->sk->name, &len);
+		if (ce == NULL)
+			abort();
+		envelope = arena_strndup(&r->text, ce, len);
+		free(ce);
+	} else {
+		envelope = arena_alloc(&r->text, envelope_max(ev->id, name, lpayload, lheaders));
+		len = envelope_write(envelope, ev->id, name, ev->payload, lpayload, ev->headers,
+		    lheaders);
+	}
 	memset(msg, 0, sizeof *msg);
 	msg->seq = ev->seq;
 	msg->id = ev->id;
 	msg->name = name;
-	msg->envelope = r->envelopes[m];
+	msg->envelope = envelope;
 	msg->envelope_len = len;
 	msg->format = rs->cs->format;
 	msg->payload = ev->payload;
 	msg->headers = ev->headers;
 	msg->created_at = ev->created_at;
 	msg->status = SINK_UNSENT;
-}
-
-static void
-relay_clear_messages(struct relay *r, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		free(r->names[i]);
-		free(r->envelopes[i]);
-		r->names[i] = r->envelopes[i] = NULL;
-	}
 }
 
 /* Publish msgs[0..n-1]; -1 if the connection broke (the statuses say what got through). */
@@ -596,14 +602,14 @@ relay_retries(struct relay *r, struct relay_sink *rs)
 	char *cause = NULL;
 
 	if (store_read_due(r->st, rs->sk->name, util_now_ms(), r->limit, r->events, &n,
-	    &cause) != 0) {
+	    &r->text, &cause) != 0) {
 		log_error("sink %s: %s", rs->sk->name, cause);
 		free(cause);
 		return -1;
 	}
 	for (i = 0; i < (size_t)n; i++)
-		relay_add_message(r, rs, i, &r->events[i], xasprintf("%s%s", rs->cs->prefix,
-		    r->events[i].name));
+		relay_add_message(r, rs, i, &r->events[i], relay_published_name(r, rs,
+		    &r->events[i]));
 	broken = relay_publish(r, rs, (size_t)n);
 	for (i = 0; i < (size_t)n; i++) {
 		struct store_outcome *o = &r->outcomes[nout];
@@ -620,9 +626,7 @@ relay_retries(struct relay *r, struct relay_sink *rs)
 	rc = relay_record(r, rs, rs->cursor, nout);
 	if (rc == 0)
 		relay_observe(r, rs, (size_t)n, INT64_MAX, nout);
-	relay_clear_messages(r, (size_t)n);
-	for (i = 0; i < (size_t)n; i++)
-		store_event_clear(&r->events[i]);
+	arena_reset(&r->text);
 	return rc != 0 || broken ? -1 : n;
 }
 
@@ -660,17 +664,12 @@ relay_gather(struct relay *r, struct relay_sink *rs, int n, int *next, size_t *n
 	relay_keyset_clear(&r->inflight);
 	for (j = *next; j < n; j++) {
 		const struct store_event *ev = &r->events[j];
-		char *name = xasprintf("%s%s", rs->cs->prefix, ev->name);
-		if (!filter_match(rs->filter, ev->name, name)) {
-			free(name);
+		const char *name = relay_published_name(r, rs, ev);
+		if (!filter_match(rs->filter, ev->name, name))
 			continue;
-		}
-		if (ev->key != NULL && relay_keyset_find(&r->inflight, ev->key, 0)) {
-			free(name);
+		if (ev->key != NULL && relay_keyset_find(&r->inflight, ev->key, 0))
 			break;
-		}
 		if (ev->key != NULL && (waits = relay_key_waits(r, rs, ev, &blocker)) != 0) {
-			free(name);
 			if (waits < 0)
 				return -1;
 			memset(&r->outcomes[*nout], 0, sizeof r->outcomes[*nout]);
@@ -721,7 +720,6 @@ relay_publish_run(struct relay *r, struct relay_sink *rs, int64_t last_seq, size
 	rc = relay_record(r, rs, to, kept);
 	if (rc == 0)
 		relay_observe(r, rs, nmsg, to, kept);
-	relay_clear_messages(r, nmsg);
 	return rc != 0 || broken ? -1 : 0;
 }
 
@@ -730,7 +728,7 @@ static int
 relay_new_events(struct relay *r, struct relay_sink *rs)
 {
 	size_t nmsg, nout;
-	int n, next = 0, i, rc = 0;
+	int n, next = 0, rc = 0;
 	char *cause = NULL;
 
 	/* The cursor may have been moved by an operator (outboxctl replay --from-seq), or its
@@ -744,7 +742,7 @@ relay_new_events(struct relay *r, struct relay_sink *rs)
 		    rs->cs->prefix, rs->cs->start_at == CONF_START_LATEST, &rs->cursor, &cause);
 	}
 	if (rc != 0 ||
-	    store_read_new(r->st, rs->cursor, r->limit, r->events, &n, &cause) != 0) {
+	    store_read_new(r->st, rs->cursor, r->limit, r->events, &n, &r->text, &cause) != 0) {
 		log_error("sink %s: %s", rs->sk->name, cause);
 		free(cause);
 		return -1;
@@ -753,14 +751,12 @@ relay_new_events(struct relay *r, struct relay_sink *rs)
 	while (next < n && rc == 0) {
 		nmsg = nout = 0;
 		if (relay_gather(r, rs, n, &next, &nmsg, &nout) != 0) {
-			relay_clear_messages(r, nmsg);
 			rc = -1;
 			break;
 		}
 		rc = relay_publish_run(r, rs, r->events[next - 1].seq, nmsg, nout);
 	}
-	for (i = 0; i < n; i++)
-		store_event_clear(&r->events[i]);
+	arena_reset(&r->text);
 	return rc != 0 ? -1 : n;
 }
 

@@ -43,6 +43,8 @@ struct sink_redis {
 	redisContext *c;
 	unsigned char *sent;      /* per message of the batch: command written */
 	size_t sent_size;
+	char *cmd;                /* one command in the protocol's form, before appending */
+	size_t cmd_size;
 	char key[SINK_REDIS_KEY_MAX];
 };
 
@@ -73,6 +75,7 @@ sink_redis_close(struct sink *sk)
 	redis_url_free(&sr->url);
 	free(sr->desc);
 	free(sr->sent);
+	free(sr->cmd);
 	free(sr);
 	sk->priv = NULL;
 }
@@ -382,6 +385,52 @@ sink_redis_connect(struct sink *sk, char **cause)
 /* ---- publishing -------------------------------------------------------------------- */
 
 /* Append the command for m; -1 (m rejected) if its channel does not fit. */
+/* "<mark><n>\r\n" at p (a RESP array or bulk header); returns its length. */
+static size_t
+sink_redis_put_header(char *p, char mark, size_t n)
+{
+	char digits[24];
+	size_t nd = 0, len = 0;
+
+	do {
+		digits[nd++] = (char)('0' + n % 10);
+		n /= 10;
+	} while (n > 0);
+	p[len++] = mark;
+	while (nd > 0)
+		p[len++] = digits[--nd];
+	p[len++] = '\r';
+	p[len++] = '\n';
+	return len;
+}
+
+/* The command argv[0..argc-1] in the protocol's form, into sr->cmd; returns its length.
+ * (hiredis's redisAppendCommandArgv does the same through a printf per argument.) */
+static size_t
+sink_redis_format(struct sink_redis *sr, int argc, const char *const *argv,
+    const size_t *argvlen)
+{
+	size_t need = 16, len;
+	int i;
+
+	for (i = 0; i < argc; i++)
+		need += argvlen[i] + 24;
+	if (need > sr->cmd_size) {
+		free(sr->cmd);
+		sr->cmd_size = need * 2;
+		sr->cmd = xcalloc(sr->cmd_size, 1);
+	}
+	len = sink_redis_put_header(sr->cmd, '*', (size_t)argc);
+	for (i = 0; i < argc; i++) {
+		len += sink_redis_put_header(sr->cmd + len, '$', argvlen[i]);
+		memcpy(sr->cmd + len, argv[i], argvlen[i]);
+		len += argvlen[i];
+		sr->cmd[len++] = '\r';
+		sr->cmd[len++] = '\n';
+	}
+	return len;
+}
+
 static int
 sink_redis_append(struct sink_redis *sr, struct sink_message *m, size_t *bytes)
 {
@@ -417,7 +466,8 @@ sink_redis_append(struct sink_redis *sr, struct sink_message *m, size_t *bytes)
 		argvlen[i] = argv[i] == sr->key ? klen : strlen(argv[i]);
 	argv[argc] = m->envelope;
 	argvlen[argc++] = m->envelope_len;
-	if (redisAppendCommandArgv(sr->c, argc, argv, argvlen) != REDIS_OK)
+	if (redisAppendFormattedCommand(sr->c, sr->cmd, sink_redis_format(sr, argc, argv,
+	    argvlen)) != REDIS_OK)
 		abort(); /* only on out of memory */
 	*bytes += m->envelope_len + klen + 64;
 	return 0;

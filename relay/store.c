@@ -77,12 +77,12 @@ static const char *const store_sql[STORE_NSTMT] = {
 	    "ON CONFLICT(name) DO UPDATE SET type = ?2, filter = ?3, prefix = ?4",
 	[STORE_SINK_CURSOR] =
 	    "SELECT cursor FROM outbox_sink WHERE name = ?1",
-	/* json() makes payload and headers compact, one line, whatever the producer wrote. */
+	/* Payload and headers are made compact as they are read (store_read_events). */
 	[STORE_READ_NEW] =
-	    "SELECT seq, id, name, json(payload), json(headers), key, created_at, 0 "
+	    "SELECT seq, id, name, payload, headers, key, created_at, 0 "
 	    "FROM outbox WHERE seq > ?1 ORDER BY seq LIMIT ?2",
 	[STORE_READ_DUE] =
-	    "SELECT o.seq, o.id, o.name, json(o.payload), json(o.headers), o.key, o.created_at, "
+	    "SELECT o.seq, o.id, o.name, o.payload, o.headers, o.key, o.created_at, "
 	    "r.attempts FROM outbox_retry r JOIN outbox o ON o.seq = r.seq "
 	    "WHERE r.sink = ?1 AND r.state = 'retry' AND r.next_attempt_at <= ?2 "
 	    "AND (o.key IS NULL OR NOT EXISTS (SELECT 1 FROM outbox_retry r2 "
@@ -318,10 +318,28 @@ store_column_dup(sqlite3_stmt *s, int col)
 	return text != NULL ? xstrdup((const char *)text) : NULL;
 }
 
+/* Column col of the current row copied into text (NULL stays NULL); JSON columns are made
+ * compact, one line, whatever the producer wrote (the schema's CHECKs made them valid). */
+static char *
+store_column_copy(sqlite3_stmt *s, int col, struct arena *text, int json)
+{
+	const char *value = (const char *)sqlite3_column_text(s, col);
+	size_t len = (size_t)sqlite3_column_bytes(s, col);
+	char *copy;
+
+	if (value == NULL)
+		return NULL;
+	if (!json)
+		return arena_strndup(text, value, len);
+	copy = arena_alloc(text, len + 1);
+	util_json_compact(value, len, copy);
+	return copy;
+}
+
 /* Read the rows of a prepared SELECT with the columns of STORE_READ_NEW. */
 static int
 store_read_events(struct store *st, sqlite3_stmt *s, struct store_event *events, int limit,
-    int *n, char **cause)
+    int *n, struct arena *text, char **cause)
 {
 	int rc = SQLITE_DONE; /* limit 0 reads nothing (and gcc -O1 cannot tell) */
 
@@ -329,45 +347,43 @@ store_read_events(struct store *st, sqlite3_stmt *s, struct store_event *events,
 	while (*n < limit && (rc = sqlite3_step(s)) == SQLITE_ROW) {
 		struct store_event *ev = &events[(*n)++];
 		ev->seq = sqlite3_column_int64(s, 0);
-		ev->id = store_column_dup(s, 1);
-		ev->name = store_column_dup(s, 2);
-		ev->payload = store_column_dup(s, 3);
-		ev->headers = store_column_dup(s, 4);
-		ev->key = store_column_dup(s, 5);
+		ev->id = store_column_copy(s, 1, text, 0);
+		ev->name = store_column_copy(s, 2, text, 0);
+		ev->payload = store_column_copy(s, 3, text, 1);
+		ev->headers = store_column_copy(s, 4, text, 1);
+		ev->key = store_column_copy(s, 5, text, 0);
 		ev->created_at = sqlite3_column_int64(s, 6);
 		ev->attempts = sqlite3_column_int(s, 7);
 	}
+	sqlite3_reset(s);
 	if (*n < limit && rc != SQLITE_DONE) {
-		sqlite3_reset(s);
-		while (*n > 0)
-			store_event_clear(&events[--(*n)]);
+		*n = 0;
 		return store_error(st, cause, "cannot read events");
 	}
-	sqlite3_reset(s);
 	return 0;
 }
 
 int
 store_read_new(struct store *st, int64_t after, int limit, struct store_event *events, int *n,
-    char **cause)
+    struct arena *text, char **cause)
 {
 	sqlite3_stmt *s = store_stmt(st, STORE_READ_NEW);
 
 	sqlite3_bind_int64(s, 1, after);
 	sqlite3_bind_int(s, 2, limit);
-	return store_read_events(st, s, events, limit, n, cause);
+	return store_read_events(st, s, events, limit, n, text, cause);
 }
 
 int
 store_read_due(struct store *st, const char *sink, int64_t now, int limit,
-    struct store_event *events, int *n, char **cause)
+    struct store_event *events, int *n, struct arena *text, char **cause)
 {
 	sqlite3_stmt *s = store_stmt(st, STORE_READ_DUE);
 
 	store_bind_text(s, 1, sink);
 	sqlite3_bind_int64(s, 2, now);
 	sqlite3_bind_int(s, 3, limit);
-	return store_read_events(st, s, events, limit, n, cause);
+	return store_read_events(st, s, events, limit, n, text, cause);
 }
 
 /* A statement returning one integer column, NULL meaning none (-1). */
@@ -557,17 +573,6 @@ store_sink_waiting(struct store *st, const char *sink, int64_t cursor, int64_t *
 	store_bind_text(s, 1, sink);
 	sqlite3_bind_int64(s, 2, cursor);
 	return store_one_int(st, s, oldest_at, cause, "cannot read the oldest waiting event");
-}
-
-void
-store_event_clear(struct store_event *ev)
-{
-	free(ev->id);
-	free(ev->name);
-	free(ev->payload);
-	free(ev->headers);
-	free(ev->key);
-	memset(ev, 0, sizeof *ev);
 }
 
 /* ---- operations (outboxctl) ------------------------------------------------------------ */

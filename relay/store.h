@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arena.h"
 #include "outbox.h"
 
 struct store;
@@ -21,7 +22,7 @@ enum store_error {
 	STORE_ERR_MISSING      /* no such file */
 };
 
-/* An event as read for publishing; strings are malloc'd, freed by store_event_clear. */
+/* An event as read for publishing; its strings live in the arena given to the read. */
 struct store_event {
 	int64_t seq;
 	char *id;
@@ -63,14 +64,15 @@ void store_close(struct store *st);
 int store_sink_register(struct store *st, const char *name, const char *type,
     const char *filter, const char *prefix, int latest, int64_t *cursor, char **cause);
 
-/* Up to limit events with seq > after, in seq order, into events[]; *n says how many. */
+/* Up to limit events with seq > after, in seq order, into events[]; *n says how many.
+ * Their strings are allocated from text (payload and headers made compact). */
 int store_read_new(struct store *st, int64_t after, int limit, struct store_event *events,
-    int *n, char **cause);
+    int *n, struct arena *text, char **cause);
 
 /* Up to limit retry rows of sink due at now, oldest first, leaving out rows that wait
  * behind an earlier retrying event with the same key. */
 int store_read_due(struct store *st, const char *sink, int64_t now, int limit,
-    struct store_event *events, int *n, char **cause);
+    struct store_event *events, int *n, struct arena *text, char **cause);
 
 /* Earliest next_attempt_at among the sink's retrying events, or -1 if none. */
 int store_next_due(struct store *st, const char *sink, int64_t *at, char **cause);
@@ -112,8 +114,6 @@ int store_sink_backlog(struct store *st, const char *sink, int64_t *n, char **ca
 int store_max_seq(struct store *st, int64_t *max, char **cause);
 int store_sink_waiting(struct store *st, const char *sink, int64_t cursor, int64_t *retrying,
     int64_t *oldest_at, char **cause);
-
-void store_event_clear(struct store_event *ev);
 
 /* ---- operations (outboxctl) ------------------------------------------------------------ */
 

@@ -204,3 +204,41 @@ util_human_age(double secs)
 		return xasprintf("%" PRId64 "h%02" PRId64 "m", s / 3600, s % 3600 / 60);
 	return xasprintf("%" PRId64 "d%02" PRId64 "h", s / 86400, s % 86400 / 3600);
 }
+
+size_t
+util_json_compact(const char *json, size_t len, char *out)
+{
+	const char *end = json + len;
+	char *o = out;
+	size_t run;
+	char c;
+
+	while (json < end) {
+		c = *json++;
+		if (c == ' ' || c == '\n' || c == '\t' || c == '\r')
+			continue;
+		*o++ = c;
+		if (c != '"')
+			continue;
+		/* A string, copied as it is up to its closing quote: runs without a quote or a
+		 * backslash at a time (strcspn also stops at a NUL, which only ends the text). */
+		while (json < end) {
+			run = strcspn(json, "\"\\");
+			if (run > (size_t)(end - json))
+				run = (size_t)(end - json);
+			memcpy(o, json, run);
+			o += run;
+			json += run;
+			if (json >= end)
+				break;
+			c = *json++;
+			*o++ = c;
+			if (c == '"')
+				break;
+			if (c == '\\' && json < end)
+				*o++ = *json++;
+		}
+	}
+	*o = '\0';
+	return (size_t)(o - out);
+}

@@ -29,6 +29,14 @@ char *util_percent_decode(const char *s, size_t len);
 /* A duration for people, malloc'd: "850ms", "42s", "3m05s", "2h10m", "4d03h". */
 char *util_human_age(double secs);
 
+/*
+ * Copy the JSON text json[0..len-1] (NUL-terminated, as SQLite gives text) to out without
+ * the whitespace between tokens, and a NUL: for valid JSON, the same bytes as SQLite's
+ * json() (strings, escapes and numbers are kept as written). out has room for len + 1
+ * bytes. Returns the length written.
+ */
+size_t util_json_compact(const char *json, size_t len, char *out);
+
 int64_t util_now_ms(void);       /* wall clock, unix milliseconds */
 int64_t util_monotonic_ms(void); /* for timeouts */
 

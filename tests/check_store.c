@@ -397,6 +397,73 @@ START_TEST(test_sink_remove)
 }
 END_TEST
 
+/* ---- reading events ------------------------------------------------------------------------ */
+
+/* Payloads and headers as producers write them: whitespace between tokens and inside
+ * strings, escapes, unicode, numbers in every form, nesting, scalars. */
+static const char *const check_json[] = {
+	"{}", "[]", "null", "true", "0", "-0.5e+10", "1E-7", "\"\"", "\" spaced  out \"",
+	" { \"a\" : 1 , \"b\" : [ 1 , 2 , { } ] } ",
+	"{\n\t\"k\":\t\"v\"\r\n}",
+	"{\"q\":\"say \\\"hi\\\" \\\\ \"}",
+	"{\"u\":\"\\u00e9 \\u0000 \\ud83d\\ude00\", \"raw\": \"\xc3\xa9 \xf0\x9f\x98\x80\"}",
+	"{\"s\":\"\\/ \\b\\f\\n\\r\\t\"}",
+	"[ \"a\\\\\" , \"b\\\\\\\"c\" ]",
+	"{\"dup\":1,\"dup\":2}",
+	"  [[[[ [ ] ]]]]  ",
+	"{\"n\": [ 1.0, 10, 1e2, -3 , 0.000 ] }",
+};
+
+/* The store reads payload and headers compact: byte for byte what SQLite's json() makes
+ * of them (which is what the relay published before it made them compact itself). */
+START_TEST(test_read_compact_like_json)
+{
+	sqlite3 *db;
+	struct store *st = check_store_open("compact", &db);
+	struct store_event ev[2 * sizeof check_json / sizeof check_json[0]];
+	struct arena text = ARENA_INIT;
+	const size_t njson = sizeof check_json / sizeof check_json[0];
+	sqlite3_stmt *ins, *ref;
+	char *cause = NULL;
+	size_t i;
+	int n;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "INSERT INTO outbox(name, payload, headers) "
+	    "VALUES ('t', ?1, CASE WHEN json_type(?1) = 'object' THEN ?1 END)", -1, &ins, NULL),
+	    SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT json(?1)", -1, &ref, NULL), SQLITE_OK);
+	for (i = 0; i < njson; i++) {
+		sqlite3_bind_text(ins, 1, check_json[i], -1, SQLITE_STATIC);
+		ck_assert_msg(sqlite3_step(ins) == SQLITE_DONE, "%s: %s", check_json[i],
+		    sqlite3_errmsg(db));
+		sqlite3_reset(ins);
+	}
+	ck_assert_int_eq(store_read_new(st, 0, (int)njson + 5, ev, &n, &text, &cause), 0);
+	ck_assert_int_eq(n, (int)njson);
+	for (i = 0; i < njson; i++) {
+		sqlite3_bind_text(ref, 1, check_json[i], -1, SQLITE_STATIC);
+		ck_assert_int_eq(sqlite3_step(ref), SQLITE_ROW);
+		ck_assert_str_eq(ev[i].payload, (const char *)sqlite3_column_text(ref, 0));
+		if (ev[i].payload[0] == '{')
+			ck_assert_str_eq(ev[i].headers, ev[i].payload);
+		else
+			ck_assert_ptr_null(ev[i].headers);
+		ck_assert_str_eq(ev[i].name, "t");
+		ck_assert_int_eq(ev[i].seq, (int64_t)i + 1);
+		sqlite3_reset(ref);
+	}
+	/* A second read into the same arena, after a reset, starts where it is asked to. */
+	arena_reset(&text);
+	ck_assert_int_eq(store_read_new(st, (int64_t)njson - 1, 5, ev, &n, &text, &cause), 0);
+	ck_assert_int_eq(n, 1);
+	ck_assert_int_eq(ev[0].seq, (int64_t)njson);
+	sqlite3_finalize(ins);
+	sqlite3_finalize(ref);
+	arena_free(&text);
+	store_close(st);
+}
+END_TEST
+
 static Suite *
 check_store_suite(void)
 {
@@ -411,6 +478,7 @@ check_store_suite(void)
 	tcase_add_test(tc, test_replay_selectors);
 	tcase_add_test(tc, test_rewind);
 	tcase_add_test(tc, test_sink_remove);
+	tcase_add_test(tc, test_read_compact_like_json);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;

@@ -7,10 +7,12 @@
 
 #include <check.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "arena.h"
 #include "conf.h"
 #include "relay.h"
 #include "sink.h"
@@ -235,6 +237,40 @@ START_TEST(test_backoff)
 }
 END_TEST
 
+/* ---- the batch arena ------------------------------------------------------------------ */
+
+START_TEST(test_arena)
+{
+	struct arena a = ARENA_INIT;
+	char big[200 * 1024], *p[2000], *huge = NULL;
+	int i, round;
+
+	memset(big, 'b', sizeof big - 1);
+	big[sizeof big - 1] = '\0';
+	for (round = 0; round < 3; round++) {
+		/* Many small strings across several blocks, one larger than a block: each keeps
+		 * its bytes while the others are made, and is aligned for any type. */
+		for (i = 0; i < 2000; i++) {
+			p[i] = arena_alloc(&a, (size_t)(i % 97) + 1);
+			ck_assert_uint_eq((uintptr_t)p[i] % sizeof(max_align_t), 0);
+			memset(p[i], 'a' + i % 26, (size_t)(i % 97) + 1);
+			if (i == 1000)
+				huge = arena_strndup(&a, big, sizeof big - 1);
+		}
+		for (i = 0; i < 2000; i++)
+			ck_assert_int_eq(p[i][i % 97], 'a' + i % 26);
+		ck_assert_uint_eq(strlen(huge), sizeof big - 1);
+		ck_assert_int_eq(memcmp(huge, big, sizeof big), 0);
+		ck_assert_str_eq(arena_strndup(&a, "abcdef", 3), "abc");
+		arena_reset(&a);
+	}
+	ck_assert_ptr_null(a.used);
+	ck_assert_ptr_nonnull(a.spare);
+	arena_free(&a);
+	ck_assert_ptr_null(a.spare);
+}
+END_TEST
+
 /* ---- main ------------------------------------------------------------------------------------- */
 
 static Suite *
@@ -248,6 +284,7 @@ util_suite(void)
 	tcase_add_test(tc, test_parse_duration);
 	tcase_add_test(tc, test_percent_decode);
 	tcase_add_test(tc, test_sink_expand);
+	tcase_add_test(tc, test_arena);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("backoff");
