@@ -47,6 +47,23 @@ struct relay_keyset {
 	size_t used;
 };
 
+/* An event as one sink publishes it, made once per batch (or while reading ahead). */
+struct relay_built {
+	int done;
+	const char *name;            /* published name: the sink's prefix + the event's */
+	const char *envelope;        /* NULL: the sink's filter leaves the event out */
+	size_t envelope_len;
+};
+
+/* Events read from the store, with the memory of their strings (and of the names and
+ * envelopes made from them). */
+struct relay_batch {
+	struct store_event *events;  /* room for the relay's limit */
+	struct relay_built *built;   /* per event, once made */
+	int n;
+	struct arena text;
+};
+
 struct relay_sink {
 	const struct conf_sink *cs; /* its configuration (in relay.cf) */
 	struct sink *sk;
@@ -58,6 +75,11 @@ struct relay_sink {
 	int64_t down_since;       /* monotonic ms the outage began; 0: none */
 	int64_t logged_at;        /* monotonic ms of the outage's last line at info or above */
 	char last_error[256];     /* why the last connect failed, for the reminders */
+	/* The events after ahead_after, read while the broker worked on the batch before:
+	 * the next batch, if the cursor reaches ahead_after. */
+	struct relay_batch ahead;
+	int64_t ahead_after;
+	int ahead_ready;
 };
 
 struct relay {
@@ -68,10 +90,12 @@ struct relay {
 	struct relay_sink *sinks;
 	size_t nsinks;
 	int limit;                          /* batch size */
-	struct store_event *events;
+	struct relay_batch cur;             /* the batch being published */
+	struct relay_sink *ahead_for;       /* read ahead for this sink during its publish */
+	int64_t ahead_from;                 /* from after this seq */
+	double ahead_seconds;               /* how long that took */
 	struct sink_message *msgs;
 	struct store_outcome *outcomes;
-	struct arena text;                  /* the events' strings, names, envelopes */
 	const char **keys;                  /* ordering key of each message, borrowed */
 	struct relay_keyset inflight;       /* keys of the messages being built */
 	struct relay_keyset waiting;        /* keys known to wait behind a retry */
@@ -185,13 +209,29 @@ relay_register(struct relay *r, struct relay_sink *rs)
 	return 0;
 }
 
+/* Room for limit events. */
+static void
+relay_batch_alloc(struct relay_batch *b, int limit)
+{
+	b->events = xcalloc((size_t)limit, sizeof *b->events);
+	b->built = xcalloc((size_t)limit, sizeof *b->built);
+}
+
+static void
+relay_batch_free(struct relay_batch *b)
+{
+	free(b->events);
+	free(b->built);
+	arena_free(&b->text);
+	memset(b, 0, sizeof *b);
+}
+
 static void
 relay_buffers_free(struct relay *r)
 {
-	free(r->events);
+	relay_batch_free(&r->cur);
 	free(r->msgs);
 	free(r->outcomes);
-	arena_free(&r->text);
 	free(r->keys);
 	free(r->inflight.slot);
 	free(r->waiting.slot);
@@ -203,7 +243,7 @@ relay_buffers_alloc(struct relay *r, int limit)
 {
 	relay_buffers_free(r);
 	r->limit = limit;
-	r->events = xcalloc((size_t)limit, sizeof *r->events);
+	relay_batch_alloc(&r->cur, limit);
 	r->msgs = xcalloc((size_t)limit, sizeof *r->msgs);
 	r->outcomes = xcalloc((size_t)limit, sizeof *r->outcomes);
 	r->keys = xcalloc((size_t)limit, sizeof *r->keys);
@@ -256,6 +296,7 @@ relay_sink_stop(struct relay_sink *rs)
 {
 	sink_free(rs->sk);
 	filter_free(rs->filter);
+	relay_batch_free(&rs->ahead);
 	memset(rs, 0, sizeof *rs);
 }
 
@@ -432,7 +473,8 @@ relay_skip_extension(const char *name, void *arg)
 
 /* The name ev is published under on rs: the sink's prefix joined to the event's name. */
 static const char *
-relay_published_name(struct relay *r, const struct relay_sink *rs, const struct store_event *ev)
+relay_published_name(const struct relay_sink *rs, const struct store_event *ev,
+    struct arena *text)
 {
 	size_t lprefix = strlen(rs->cs->prefix), lname;
 	char *name;
@@ -440,41 +482,76 @@ relay_published_name(struct relay *r, const struct relay_sink *rs, const struct 
 	if (lprefix == 0)
 		return ev->name;
 	lname = strlen(ev->name);
-	name = arena_alloc(&r->text, lprefix + lname + 1);
+	name = arena_alloc(text, lprefix + lname + 1);
 	memcpy(name, rs->cs->prefix, lprefix);
 	memcpy(name + lprefix, ev->name, lname + 1);
 	return name;
 }
 
-/* Make message m for event ev, published as name; its envelope goes in r->text. */
-static void
-relay_add_message(struct relay *r, const struct relay_sink *rs, size_t m,
-    const struct store_event *ev, const char *name)
+/* The envelope of ev as rs publishes it under name, in the sink's format, in text. */
+static const char *
+relay_envelope(const struct relay_sink *rs, const struct store_event *ev, const char *name,
+    struct arena *text, size_t *len)
 {
-	struct sink_message *msg = &r->msgs[m];
-	size_t len, lpayload = strlen(ev->payload);
+	size_t lpayload = strlen(ev->payload);
 	size_t lheaders = ev->headers != NULL ? strlen(ev->headers) : 0;
 	char *envelope, *ce;
 
-	r->keys[m] = ev->key;
 	if (rs->cs->format == SINK_FORMAT_CLOUDEVENTS) {
 		ce = envelope_cloudevent(ev->id, name, rs->cs->ce_source, ev->created_at,
-		    ev->payload, ev->headers, relay_skip_extension, rs->sk->name, &len);
+		    ev->payload, ev->headers, relay_skip_extension, rs->sk->name, len);
 		if (ce == NULL)
 			abort();
-		envelope = arena_strndup(&r->text, ce, len);
+		envelope = arena_strndup(text, ce, *len);
 		free(ce);
 	} else {
-		envelope = arena_alloc(&r->text, envelope_max(ev->id, name, lpayload, lheaders));
-		len = envelope_write(envelope, ev->id, name, ev->payload, lpayload, ev->headers,
+		envelope = arena_alloc(text, envelope_max(ev->id, name, lpayload, lheaders));
+		*len = envelope_write(envelope, ev->id, name, ev->payload, lpayload, ev->headers,
 		    lheaders);
 	}
+	return envelope;
+}
+
+/* Event i of b as rs publishes it: its name, and its envelope unless the sink's filter
+ * leaves it out (retries, which passed the filter once, always get one). */
+static const struct relay_built *
+relay_build(const struct relay_sink *rs, struct relay_batch *b, int i, int retry)
+{
+	struct relay_built *built = &b->built[i];
+	const struct store_event *ev = &b->events[i];
+
+	if (!built->done) {
+		built->done = 1;
+		built->name = relay_published_name(rs, ev, &b->text);
+		built->envelope = NULL;
+		if (retry || filter_match(rs->filter, ev->name, built->name))
+			built->envelope = relay_envelope(rs, ev, built->name, &b->text,
+			    &built->envelope_len);
+	}
+	return built;
+}
+
+/* A batch was read into b: nothing of it is built yet. */
+static void
+relay_batch_read(struct relay_batch *b)
+{
+	memset(b->built, 0, (size_t)b->n * sizeof *b->built);
+}
+
+/* Make message m for event ev, as built. */
+static void
+relay_add_message(struct relay *r, const struct relay_sink *rs, size_t m,
+    const struct store_event *ev, const struct relay_built *built)
+{
+	struct sink_message *msg = &r->msgs[m];
+
+	r->keys[m] = ev->key;
 	memset(msg, 0, sizeof *msg);
 	msg->seq = ev->seq;
 	msg->id = ev->id;
-	msg->name = name;
-	msg->envelope = envelope;
-	msg->envelope_len = len;
+	msg->name = built->name;
+	msg->envelope = built->envelope;
+	msg->envelope_len = built->envelope_len;
 	msg->format = rs->cs->format;
 	msg->payload = ev->payload;
 	msg->headers = ev->headers;
@@ -482,20 +559,62 @@ relay_add_message(struct relay *r, const struct relay_sink *rs, size_t m,
 	msg->status = SINK_UNSENT;
 }
 
+/*
+ * While the broker works on the last run of a full batch, read the batch after it (what
+ * the sink's next pass reads, if the whole run is delivered). Only reads: which of those
+ * events are published, held behind a key or filtered out is decided when they are
+ * gathered, after this batch's outcomes are recorded.
+ */
+static void
+relay_read_ahead(void *arg)
+{
+	struct relay *r = arg;
+	struct relay_sink *rs = r->ahead_for;
+	double t0 = util_monotonic_seconds();
+	char *cause = NULL;
+
+	int i;
+
+	if (rs->ahead.events == NULL)
+		relay_batch_alloc(&rs->ahead, r->limit);
+	arena_reset(&rs->ahead.text);
+	rs->ahead_after = r->ahead_from;
+	rs->ahead_ready = store_read_new(r->st, r->ahead_from, r->limit, rs->ahead.events,
+	    &rs->ahead.n, &rs->ahead.text, &cause) == 0 && rs->ahead.n > 0;
+	if (rs->ahead_ready) {
+		relay_batch_read(&rs->ahead);
+		for (i = 0; i < rs->ahead.n; i++)
+			relay_build(rs, &rs->ahead, i, 0);
+	}
+	if (cause != NULL) {
+		/* Not an error yet: the next pass reads again, and says so if it fails. */
+		log_debug("sink %s: reading ahead: %s", rs->sk->name, cause);
+		free(cause);
+	}
+	r->ahead_seconds = util_monotonic_seconds() - t0;
+}
+
 /* Publish msgs[0..n-1]; -1 if the connection broke (the statuses say what got through). */
 static int
 relay_publish(struct relay *r, struct relay_sink *rs, size_t n)
 {
 	char *cause = NULL;
-	struct timespec t0, t1;
+	double t0;
 	int rc;
 
 	if (n == 0)
 		return 0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	r->ahead_seconds = 0;
+	if (r->ahead_for == rs) {
+		rs->sk->meanwhile = relay_read_ahead;
+		rs->sk->meanwhile_arg = r;
+	}
+	t0 = util_monotonic_seconds();
 	rc = rs->sk->ops->publish(rs->sk, r->msgs, n, &cause);
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	r->publish_seconds = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	rs->sk->meanwhile = NULL;
+	r->ahead_for = NULL;
+	/* The broker's time, not the read ahead's. */
+	r->publish_seconds = util_monotonic_seconds() - t0 - r->ahead_seconds;
 	if (rc == 0) {
 		rs->drops = 0;
 		return 0;
@@ -601,15 +720,16 @@ relay_retries(struct relay *r, struct relay_sink *rs)
 	int n, broken, rc;
 	char *cause = NULL;
 
-	if (store_read_due(r->st, rs->sk->name, util_now_ms(), r->limit, r->events, &n,
-	    &r->text, &cause) != 0) {
+	if (store_read_due(r->st, rs->sk->name, util_now_ms(), r->limit, r->cur.events, &n,
+	    &r->cur.text, &cause) != 0) {
 		log_error("sink %s: %s", rs->sk->name, cause);
 		free(cause);
 		return -1;
 	}
+	r->cur.n = n;
+	relay_batch_read(&r->cur);
 	for (i = 0; i < (size_t)n; i++)
-		relay_add_message(r, rs, i, &r->events[i], relay_published_name(r, rs,
-		    &r->events[i]));
+		relay_add_message(r, rs, i, &r->cur.events[i], relay_build(rs, &r->cur, (int)i, 1));
 	broken = relay_publish(r, rs, (size_t)n);
 	for (i = 0; i < (size_t)n; i++) {
 		struct store_outcome *o = &r->outcomes[nout];
@@ -619,14 +739,14 @@ relay_retries(struct relay *r, struct relay_sink *rs)
 			o->kind = STORE_DELIVERED;
 			nout++;
 		} else if (r->msgs[i].status == SINK_REJECTED) {
-			relay_rejected(r, rs, o, &r->msgs[i], r->events[i].attempts);
+			relay_rejected(r, rs, o, &r->msgs[i], r->cur.events[i].attempts);
 			nout++;
 		}
 	}
 	rc = relay_record(r, rs, rs->cursor, nout);
 	if (rc == 0)
 		relay_observe(r, rs, (size_t)n, INT64_MAX, nout);
-	arena_reset(&r->text);
+	arena_reset(&r->cur.text);
 	return rc != 0 || broken ? -1 : n;
 }
 
@@ -663,9 +783,9 @@ relay_gather(struct relay *r, struct relay_sink *rs, int n, int *next, size_t *n
 
 	relay_keyset_clear(&r->inflight);
 	for (j = *next; j < n; j++) {
-		const struct store_event *ev = &r->events[j];
-		const char *name = relay_published_name(r, rs, ev);
-		if (!filter_match(rs->filter, ev->name, name))
+		const struct store_event *ev = &r->cur.events[j];
+		const struct relay_built *built = relay_build(rs, &r->cur, j, 0);
+		if (built->envelope == NULL)
 			continue;
 		if (ev->key != NULL && relay_keyset_find(&r->inflight, ev->key, 0))
 			break;
@@ -682,7 +802,7 @@ relay_gather(struct relay *r, struct relay_sink *rs, int n, int *next, size_t *n
 		}
 		if (ev->key != NULL)
 			relay_keyset_find(&r->inflight, ev->key, 1);
-		relay_add_message(r, rs, (*nmsg)++, ev, name);
+		relay_add_message(r, rs, (*nmsg)++, ev, built);
 	}
 	*next = j;
 	return 0;
@@ -741,12 +861,21 @@ relay_new_events(struct relay *r, struct relay_sink *rs)
 		rc = store_sink_register(r->st, rs->cs->name, rs->cs->type->name, rs->cs->filter,
 		    rs->cs->prefix, rs->cs->start_at == CONF_START_LATEST, &rs->cursor, &cause);
 	}
-	if (rc != 0 ||
-	    store_read_new(r->st, rs->cursor, r->limit, r->events, &n, &r->text, &cause) != 0) {
+	if (rc == 0 && rs->ahead_ready && rs->ahead_after == rs->cursor) {
+		struct relay_batch read = rs->ahead;
+		rs->ahead = r->cur;
+		r->cur = read;
+		n = r->cur.n;
+	} else if (rc != 0 || store_read_new(r->st, rs->cursor, r->limit, r->cur.events, &n,
+	    &r->cur.text, &cause) != 0) {
 		log_error("sink %s: %s", rs->sk->name, cause);
 		free(cause);
 		return -1;
+	} else {
+		r->cur.n = n;
+		relay_batch_read(&r->cur);
 	}
+	rs->ahead_ready = 0;
 	relay_keyset_clear(&r->waiting);
 	while (next < n && rc == 0) {
 		nmsg = nout = 0;
@@ -754,9 +883,14 @@ relay_new_events(struct relay *r, struct relay_sink *rs)
 			rc = -1;
 			break;
 		}
-		rc = relay_publish_run(r, rs, r->events[next - 1].seq, nmsg, nout);
+		if (next == n && n == r->limit) {
+			r->ahead_for = rs;
+			r->ahead_from = r->cur.events[n - 1].seq;
+		}
+		rc = relay_publish_run(r, rs, r->cur.events[next - 1].seq, nmsg, nout);
 	}
-	arena_reset(&r->text);
+	r->ahead_for = NULL;
+	arena_reset(&r->cur.text);
 	return rc != 0 ? -1 : n;
 }
 
@@ -995,8 +1129,11 @@ relay_apply(struct relay *r, struct conf *next)
 	free(r->sinks);
 	r->sinks = sinks;
 	r->nsinks = next->nsinks;
-	if (next->batch_size != r->limit)
+	if (next->batch_size != r->limit) {
 		relay_buffers_alloc(r, next->batch_size);
+		for (i = 0; i < r->nsinks; i++)
+			relay_batch_free(&r->sinks[i].ahead);   /* made for the old size */
+	}
 	conf_free(r->cf);
 	*r->cf = *next;
 	/* The sinks point into the configuration's array, which moved with it. */

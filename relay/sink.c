@@ -83,6 +83,16 @@ sink_free(struct sink *sk)
 }
 
 void
+sink_meanwhile(struct sink *sk)
+{
+	void (*fn)(void *) = sk->meanwhile;
+
+	sk->meanwhile = NULL;
+	if (fn != NULL)
+		fn(sk->meanwhile_arg);
+}
+
+void
 sink_set_status(struct sink_message *m, enum sink_status status, const char *fmt, ...)
 {
 	va_list ap;

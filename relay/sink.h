@@ -135,7 +135,9 @@ struct sink_ops {
 	/* Publish msgs[0..n-1] in order, pipelined, and set every msgs[i].status (and error).
 	 * Returns 0, or -1 when the connection is no longer usable (every message not known
 	 * delivered or rejected is SINK_UNSENT, *cause says why); the loop then disconnects
-	 * and reconnects. */
+	 * and reconnects. Once the batch is written out, before waiting for the broker's
+	 * answers, call sink_meanwhile (optional: it lets the loop work while the broker
+	 * does). */
 	int (*publish)(struct sink *sk, struct sink_message *msgs, size_t n, char **cause);
 
 	/* Optional: called while idle, at least every second, to service heartbeats or notice
@@ -159,6 +161,10 @@ struct sink {
 	/* The longest pause a sink may impose before its next connect (an HTTP Retry-After):
 	 * relay.backoff-max-ms, kept current by the loop. */
 	int64_t retry_after_max_ms;
+	/* Set by the loop for one publish, or NULL: what it does while the broker works
+	 * (it reads its next batch). Run through sink_meanwhile. */
+	void (*meanwhile)(void *arg);
+	void *meanwhile_arg;
 };
 
 extern const struct sink_ops sink_stdout_ops;
@@ -181,6 +187,9 @@ void sink_free(struct sink *sk);
 
 /* Expand "{name}" in tmpl with name into buf; -1 if it does not fit. */
 int sink_expand(const char *tmpl, const char *name, char *buf, size_t len);
+
+/* The batch is written out: let the loop do its meanwhile work, once, if it has any. */
+void sink_meanwhile(struct sink *sk);
 
 /* Record a per-message outcome with a printf-style reason. */
 void sink_set_status(struct sink_message *m, enum sink_status status, const char *fmt, ...)

@@ -614,6 +614,8 @@ sink_redis_publish(struct sink *sk, struct sink_message *msgs, size_t n, char **
 		saved = errno;
 		werr = sink_redis_conn_error(sr, sr->c, saved);
 	}
+	if (werr == NULL)
+		sink_meanwhile(sk);
 	if (werr != NULL) {
 		/* Not after a timeout: the server is stalled, its replies will not come. */
 		if (sr->c->err == REDIS_ERR_IO && (saved == EAGAIN || saved == EWOULDBLOCK))

@@ -7,6 +7,9 @@
  * The fake replaces the built-in sinks through relay_options.sink_ops. It is scripted per
  * event and records every batch it was given, so each test asserts both what reached the
  * sink, batch by batch, and what the loop wrote down (outbox_sink.cursor, outbox_retry).
+ * The fake lets the loop read ahead (sink_meanwhile) in every publish, as the real sinks
+ * do once a batch is written out, so every test also checks that reading ahead changes
+ * nothing the loop decides.
  * Every relay_run is one `outboxd --once`: it publishes what is due, retries included
  * (with backoff of 1 ms they are due at once), and returns; a test that wants to look
  * between two passes has the fake raise the stop flag after a given publish, as SIGTERM
@@ -61,6 +64,7 @@ static struct fake {
 	int publishes, connects, disconnects;
 	int refuse;                     /* connects still to refuse */
 	int stop_after;                 /* raise stop after this publish (0: never) */
+	int commit_during;              /* enqueue an event during this publish (0: never) */
 } fake;
 
 static volatile sig_atomic_t fake_stop;
@@ -77,6 +81,8 @@ fake_append(char *buf, const char *fmt, ...)
 	va_end(ap);
 	ck_assert_msg(n >= 0 && (size_t)n < FAKE_TEXT - used, "the fake's record is full");
 }
+
+static void enqueue(const char *name, const char *key);
 
 static char
 fake_action(const struct sink_message *m)
@@ -102,6 +108,10 @@ fake_publish(struct sink *sk, struct sink_message *msgs, size_t n, char **cause)
 	int broken = 0;
 
 	ck_assert_int_eq(sk->connected, 1);
+	/* "Written out": the loop reads ahead now, then a producer may commit. */
+	sink_meanwhile(sk);
+	if (fake.commit_during == fake.publishes + 1)
+		enqueue("late.commit", NULL);
 	fake_append(fake.batches, "%s", fake.publishes > 0 ? " | " : "");
 	for (i = 0; i < n; i++) {
 		struct sink_message *m = &msgs[i];
@@ -557,6 +567,69 @@ START_TEST(test_filtered_out_do_not_cut_or_wait)
 }
 END_TEST
 
+/* ---- reading ahead ------------------------------------------------------------------ */
+
+/* While a full batch is published the loop reads the next one, and publishes what it
+ * read: an event committed after that read waits for the batch after. */
+START_TEST(test_read_ahead_is_used)
+{
+	enqueue_n(5);
+	fake.commit_during = 1;
+	configure(3, 5, "");
+	ck_assert_int_eq(run_once(), EXIT_OK);
+	ck_assert_str_eq(fake.batches, "1,2,3 | 4,5 | 6");
+	ck_cursor(6);
+	ck_retry("");
+}
+END_TEST
+
+/* An unsent event leaves the cursor before it: what was read ahead from after the batch
+ * is dropped, and the next batch starts at the unsent event. */
+START_TEST(test_read_ahead_dropped_after_unsent)
+{
+	int seq;
+
+	enqueue_n(7);
+	fake.by_seq[3] = "U";
+	configure(3, 5, "");
+	ck_assert_int_eq(run_once(), EXIT_OK);
+	ck_assert_str_eq(fake.batches, "1,2,3 | 3,4,5 | 6,7");
+	ck_cursor(7);
+	for (seq = 1; seq <= 7; seq++)
+		ck_assert_int_eq(fake.delivered[seq], 1);
+}
+END_TEST
+
+/* The last event of a full batch is refused: an event read ahead with its key still
+ * waits behind it (keys are checked when the events are gathered, not when read). */
+START_TEST(test_read_ahead_keeps_keys)
+{
+	const char *first, *again, *fourth;
+
+	enqueue("x.1", NULL);
+	enqueue("x.2", NULL);
+	enqueue("k.3", "k");
+	enqueue("k.4", "k");
+	enqueue("x.5", NULL);
+	fake.by_seq[3] = "R";
+	configure(3, 5, "");
+	ck_assert_int_eq(run_once(), EXIT_OK);
+	/* 3's retry goes before 4, whenever its backoff lets it. */
+	first = strstr(fake.names, "k.3");
+	ck_assert_ptr_nonnull(first);
+	again = strstr(first + 1, "k.3");
+	fourth = strstr(fake.names, "k.4");
+	ck_assert_ptr_nonnull(again);
+	ck_assert_ptr_nonnull(fourth);
+	ck_assert_msg(again < fourth, "published: %s", fake.names);
+	ck_assert_int_eq(fake.seen[4], 1);
+	ck_assert_int_eq(fake.delivered[3], 1);
+	ck_assert_int_eq(fake.delivered[4], 1);
+	ck_cursor(5);
+	ck_retry("");
+}
+END_TEST
+
 /* ---- main ---------------------------------------------------------------------------- */
 
 static Suite *
@@ -592,6 +665,14 @@ relay_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_filter_and_prefix);
 	tcase_add_test(tc, test_filtered_out_do_not_cut_or_wait);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("read-ahead");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_read_ahead_is_used);
+	tcase_add_test(tc, test_read_ahead_dropped_after_unsent);
+	tcase_add_test(tc, test_read_ahead_keeps_keys);
+	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 	return s;
 }
