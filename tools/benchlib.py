@@ -103,3 +103,16 @@ def ratio(relay, bare):
     pairs = [r / b for r, b in zip(relay, bare)]
     return "%10.2f  (per pair: %s)" % (statistics.median(relay) / statistics.median(bare),
                                        " ".join("%.2f" % p for p in pairs))
+
+
+def summary(bench, measure, relay, baseline, ratio=None):
+    """One row of tools/bench-all's table, appended to the file $OUTBOX_BENCH_SUMMARY
+    names (JSON lines), when it is set: what was measured, the relay's figure and its
+    baseline's (text, units included), and their ratio (None where none applies)."""
+    import json
+    path = os.environ.get("OUTBOX_BENCH_SUMMARY")
+    if not path:
+        return
+    with open(path, "a") as f:
+        f.write(json.dumps({"bench": bench, "measure": measure, "outboxd": relay,
+                            "baseline": baseline, "ratio": ratio}) + "\n")
