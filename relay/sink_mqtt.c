@@ -347,6 +347,8 @@ sink_mqtt_publish(struct sink *sk, struct sink_message *msgs, size_t n, char **c
 		if ((broken = sink_mqtt_send(sm, &msgs[i], i)))
 			*cause = xstrdup(msgs[i].error);
 	}
+	if (!broken)
+		sink_meanwhile(sk);   /* the broker has the window's worth to work on */
 	deadline = util_monotonic_ms() + sm->o->timeout_ms;
 	while (!broken && sm->waiting > 0 && sm->connected && util_monotonic_ms() < deadline) {
 		if ((rc = mosquitto_loop(sm->mosq, 50, 1)) != MOSQ_ERR_SUCCESS)
