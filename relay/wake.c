@@ -94,23 +94,49 @@ wake_drain(struct wake *w)
 	return ours;
 }
 
+static int64_t
+wake_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/*
+ * Events about other files in the directory (an application's log next to its database)
+ * do not end the sleep: waking on each of them made the loop run a pass of queries per
+ * write of the other file.
+ */
 int
 wake_wait(struct wake *w, int64_t timeout_us)
 {
-	struct timespec ts = { .tv_sec = timeout_us / 1000000,
-	    .tv_nsec = (timeout_us % 1000000) * 1000 };
+	int64_t deadline = wake_now_us() + timeout_us, left = timeout_us;
+	struct timespec ts;
 	struct pollfd fds[2];
 	nfds_t n = 0;
+	int in = -1, extra = -1;
 
 	if (w->fd >= 0) {
 		fds[n].fd = w->fd;
-		fds[n++].events = POLLIN;
+		fds[n].events = POLLIN;
+		in = (int)n++;
 	}
 	if (w->extra_fd >= 0) {
 		fds[n].fd = w->extra_fd;
-		fds[n++].events = POLLIN;
+		fds[n].events = POLLIN;
+		extra = (int)n++;
 	}
-	if (ppoll(fds, n, &ts, NULL) <= 0)
-		return 0;
-	return w->fd >= 0 && (fds[0].revents & POLLIN) ? wake_drain(w) : 0;
+	for (;;) {
+		ts.tv_sec = left / 1000000;
+		ts.tv_nsec = (left % 1000000) * 1000;
+		if (ppoll(fds, n, &ts, NULL) <= 0)
+			return 0;
+		if (in >= 0 && (fds[in].revents & POLLIN) && wake_drain(w))
+			return 1;
+		if (extra >= 0 && fds[extra].revents != 0)
+			return 0;
+		if ((left = deadline - wake_now_us()) <= 0)
+			return 0;
+	}
 }

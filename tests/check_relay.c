@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -630,6 +632,53 @@ START_TEST(test_read_ahead_keeps_keys)
 }
 END_TEST
 
+/* ---- wake-up ------------------------------------------------------------------------- */
+
+static void
+touch(const char *dir, const char *name)
+{
+	char path[400];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	f = fopen(path, "a");
+	ck_assert_ptr_nonnull(f);
+	fputs("x", f);
+	fclose(f);
+}
+
+/* A write to another file of the directory does not end the sleep; the database's own
+ * WAL does, even after such a write. */
+START_TEST(test_wake_ignores_other_files)
+{
+	char dir[340], db[360];
+	struct wake *w;
+	pid_t pid;
+	int status;
+
+	snprintf(dir, sizeof dir, "%s/wake-%d", check_dir, (int)getpid());
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(db, sizeof db, "%s/app.db", dir);
+	w = wake_open(db, -1);
+	ck_assert_int_eq(wake_has_inotify(w), 1);
+	touch(dir, "app.log");
+	touch(dir, "app.db-shm");
+	ck_assert_int_eq(wake_wait(w, 20000), 0);
+	touch(dir, "app.log");
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		usleep(100000);
+		touch(dir, "app.db-wal");
+		_exit(0);
+	}
+	/* Returns at once with 0 if the log's event ended the sleep. */
+	ck_assert_int_eq(wake_wait(w, 20 * 1000000), 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	wake_close(w);
+}
+END_TEST
+
 /* ---- main ---------------------------------------------------------------------------- */
 
 static Suite *
@@ -673,6 +722,10 @@ relay_suite(void)
 	tcase_add_test(tc, test_read_ahead_dropped_after_unsent);
 	tcase_add_test(tc, test_read_ahead_keeps_keys);
 	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("wake");
+	tcase_add_test(tc, test_wake_ignores_other_files);
 	suite_add_tcase(s, tc);
 	return s;
 }
