@@ -797,7 +797,7 @@ sink_http_publish(struct sink *sk, struct sink_message *msgs, size_t n, char **c
 	char why[SINK_ERROR_MAX] = "";
 	struct sink_http_req *req;
 	size_t next = 0, i;
-	int active = 0, running;
+	int active = 0, running, done;
 
 	for (i = 0; i < n; i++) {
 		msgs[i].status = SINK_UNSENT;
@@ -824,8 +824,11 @@ sink_http_publish(struct sink *sk, struct sink_message *msgs, size_t n, char **c
 		}
 		if (curl_multi_perform(sh->multi, &running) != CURLM_OK)
 			abort();
-		active -= sink_http_collect(sk, sh, msgs, &worst, why, sizeof why);
-		if (active > 0 && curl_multi_poll(sh->multi, NULL, 0, 1000, NULL) != CURLM_OK)
+		done = sink_http_collect(sk, sh, msgs, &worst, why, sizeof why);
+		active -= done;
+		/* Wait only when nothing finished: a freed slot is refilled at once. */
+		if (done == 0 && active > 0 &&
+		    curl_multi_poll(sh->multi, NULL, 0, 1000, NULL) != CURLM_OK)
 			abort();
 	}
 	for (i = 0; i < n; i++) {
