@@ -51,7 +51,8 @@ static const struct conf_option sink_rabbitmq_options[] = {
 	{ .name = "connect-timeout-ms", .type = OPTION_INT, .offset = O(connect_timeout_ms),
 	  .min = 1, .max = 600000, .def = "5000", .help = "connecting and logging in" },
 	{ .name = "timeout-ms", .type = OPTION_INT, .offset = O(timeout_ms), .min = 1,
-	  .max = 600000, .def = "10000", .help = "waiting for confirms" },
+	  .max = 600000, .def = "10000", .help = "waiting for confirms, and for the broker to "
+	  "read what is published (plain TCP)" },
 	SINK_TLS_OPTIONS(struct sink_rabbitmq_options, tls, "CA bundle for amqps://"),
 	{ .name = "privilege.*", .type = OPTION_OTHER,
 	  .help = "push-events privileges, read at the top level" },
