@@ -28,7 +28,14 @@
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include <openssl/opensslv.h>
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+#include <openssl/core_names.h>
+#include <openssl/params.h>
+#define SINK_HTTP_EVP_MAC 1
+#else
+#include <openssl/hmac.h>     /* 1.1: configure's floor; no EVP_MAC yet */
+#endif
 
 #include "log.h"
 #include "redis_url.h"
@@ -36,12 +43,25 @@
 #include "sink_http.h"
 #include "util.h"
 
-/* One request: a run of messages with one URL, and what came back. */
+/*
+ * One request slot: a run of messages with one URL, and what came back. Its easy handle
+ * lives as long as the sink (curl keeps the connections in the multi handle) and gets the
+ * options that never change once; per request only the URL (when it has {name}), the body
+ * and the headers that differ are set.
+ *
+ * The header list is this slot's own array of curl_slist nodes, linked once: Content-Type,
+ * "Expect:", the configured headers, then the signature headers, whose text is rewritten
+ * in sig per request. Binary-mode CloudEvents headers are a list of their own put before.
+ */
 struct sink_http_req {
 	CURL *easy;
 	int busy;
-	struct curl_slist *hdrs;
-	char *url;
+	struct curl_slist *hnodes;
+	size_t nhnodes;
+	struct curl_slist *ce;    /* this request's ce- headers, linked to hnodes, or NULL */
+	char *sig;                /* the signature header lines, NUL-separated */
+	size_t sigsize;
+	char url[SINK_HTTP_URL_MAX]; /* with {name} in the URL, this request's */
 	char *body;               /* malloc'd for arrays, else NULL (the envelope is sent) */
 	size_t first, count;      /* msgs[first .. first + count - 1] */
 	char status_line[96];
@@ -50,9 +70,14 @@ struct sink_http_req {
 	char errbuf[CURL_ERROR_SIZE];
 };
 
+/* A signing key, and an HMAC-SHA256 context set up with it once: a one-shot HMAC()
+ * looks the algorithm up again every call, which cost more than the hashing. */
 struct sink_http_key {
 	unsigned char key[SINK_HTTP_KEY_MAX];
 	size_t len;
+#ifdef SINK_HTTP_EVP_MAC
+	EVP_MAC_CTX *ctx;
+#endif
 };
 
 struct sink_http {
@@ -63,21 +88,88 @@ struct sink_http {
 	struct sink_http_key *keys;    /* one per signing secret */
 	char **headers;           /* "Name: value" lines from o->headers */
 	size_t nheaders;
+	size_t nsig;              /* signature headers a request carries */
+	int fixed_url;            /* no {name} in the URL: one for every request */
 	int64_t wait_until;       /* monotonic ms: a Retry-After not yet over */
 	char *gone;               /* why the sink is down for good (410), or NULL */
 };
 
 /* ---- signatures ------------------------------------------------------------------- */
 
+#ifdef SINK_HTTP_EVP_MAC
+/* Set up k->ctx from k->key. */
 static void
-sink_http_hmac(const struct sink_http_key *k, const void *data, size_t len,
+sink_http_key_init(struct sink_http_key *k)
+{
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0),
+		OSSL_PARAM_construct_end()
+	};
+	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+
+	if (mac == NULL || (k->ctx = EVP_MAC_CTX_new(mac)) == NULL ||
+	    !EVP_MAC_init(k->ctx, k->key, k->len, params))
+		abort();
+	EVP_MAC_free(mac); /* the context keeps its own reference */
+}
+
+static void
+sink_http_key_clear(struct sink_http_key *k)
+{
+	EVP_MAC_CTX_free(k->ctx);
+	/* Keys are secrets: do not leave them in freed memory. */
+	explicit_bzero(k, sizeof *k);
+}
+
+/* The HMAC of the parts (NULL-terminated pairs of pointer and length) under k. */
+static void
+sink_http_hmac(const struct sink_http_key *k, const void *const parts[], const size_t lens[],
     unsigned char mac[32])
 {
-	unsigned int maclen = 32;
+	size_t maclen = 0, i;
 
-	if (HMAC(EVP_sha256(), k->key, (int)k->len, data, len, mac, &maclen) == NULL)
+	/* Without a key, init starts over with the key it was given first (and no copy). */
+	if (!EVP_MAC_init(k->ctx, NULL, 0, NULL))
+		abort();
+	for (i = 0; parts[i] != NULL; i++) {
+		if (!EVP_MAC_update(k->ctx, parts[i], lens[i]))
+			abort();
+	}
+	if (!EVP_MAC_final(k->ctx, mac, &maclen, 32) || maclen != 32)
 		abort();
 }
+#else
+static void
+sink_http_key_init(struct sink_http_key *k)
+{
+	(void)k;
+}
+
+static void
+sink_http_key_clear(struct sink_http_key *k)
+{
+	explicit_bzero(k, sizeof *k);
+}
+
+static void
+sink_http_hmac(const struct sink_http_key *k, const void *const parts[], const size_t lens[],
+    unsigned char mac[32])
+{
+	HMAC_CTX *c = HMAC_CTX_new();
+	unsigned int maclen = 0;
+	size_t i;
+
+	if (c == NULL || !HMAC_Init_ex(c, k->key, (int)k->len, EVP_sha256(), NULL))
+		abort();
+	for (i = 0; parts[i] != NULL; i++) {
+		if (!HMAC_Update(c, parts[i], lens[i]))
+			abort();
+	}
+	if (!HMAC_Final(c, mac, &maclen) || maclen != 32)
+		abort();
+	HMAC_CTX_free(c);
+}
+#endif
 
 /* "v1,<base64>" for "{id}.{timestamp}.{body}", into out. */
 static void
@@ -85,17 +177,14 @@ sink_http_sign_key_standard(const struct sink_http_key *k, const char *id,
     long long timestamp, const char *body, size_t len, char *out, size_t outlen)
 {
 	unsigned char mac[32], b64[48];
-	char *head = xasprintf("%s.%lld.", id, timestamp), *all;
-	size_t hlen = strlen(head);
+	char ts[32];
+	int tlen = snprintf(ts, sizeof ts, ".%lld.", timestamp);
+	const void *parts[] = { id, ts, body, NULL };
+	const size_t lens[] = { strlen(id), (size_t)tlen, len };
 
-	all = xcalloc(1, hlen + len + 1);
-	memcpy(all, head, hlen + 1);
-	memcpy(all + hlen, body, len);
-	sink_http_hmac(k, all, hlen + len, mac);
+	sink_http_hmac(k, parts, lens, mac);
 	EVP_EncodeBlock(b64, mac, sizeof mac);
 	snprintf(out, outlen, "v1,%s", (const char *)b64);
-	free(all);
-	free(head);
 }
 
 static void
@@ -104,9 +193,11 @@ sink_http_sign_key_hex(const struct sink_http_key *k, const char *body, size_t l
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char mac[32];
+	const void *parts[] = { body, NULL };
+	const size_t lens[] = { len };
 	size_t i;
 
-	sink_http_hmac(k, body, len, mac);
+	sink_http_hmac(k, parts, lens, mac);
 	for (i = 0; i < sizeof mac && 2 * i + 2 < outlen; i++) {
 		out[2 * i] = hex[mac[i] >> 4];
 		out[2 * i + 1] = hex[mac[i] & 0xf];
@@ -122,7 +213,9 @@ sink_http_sign_standard(const char *secret, const char *id, long long timestamp,
 
 	if (sink_http_secret_key(SINK_HTTP_SIGN_STANDARD, secret, k.key, &k.len) != 0)
 		return -1;
+	sink_http_key_init(&k);
 	sink_http_sign_key_standard(&k, id, timestamp, body, len, out, outlen);
+	sink_http_key_clear(&k);
 	return 0;
 }
 
@@ -134,7 +227,9 @@ sink_http_sign_hex(const char *secret, const char *body, size_t len, char *out,
 
 	if (sink_http_secret_key(SINK_HTTP_SIGN_HEX, secret, k.key, &k.len) != 0)
 		return -1;
+	sink_http_key_init(&k);
 	sink_http_sign_key_hex(&k, body, len, out, outlen);
+	sink_http_key_clear(&k);
 	return 0;
 }
 
@@ -175,8 +270,12 @@ sink_http_open(struct sink *sk)
 		if (sink_http_secret_key(sh->o->signature, sh->o->secrets.v[i], sh->keys[i].key,
 		    &sh->keys[i].len) != 0)
 			abort();
+		sink_http_key_init(&sh->keys[i]);
 	}
 	sink_http_read_headers(sh);
+	if (sh->o->secrets.n > 0)
+		sh->nsig = sh->o->signature == SINK_HTTP_SIGN_HEX ? 1 : 3;
+	sh->fixed_url = strstr(sh->o->url, "{name}") == NULL;
 	sh->slots = xcalloc((size_t)sh->o->concurrency, sizeof *sh->slots);
 	if ((sh->multi = curl_multi_init()) == NULL)
 		abort();
@@ -194,13 +293,15 @@ sink_http_close(struct sink *sk)
 	for (i = 0; i < (size_t)sh->o->concurrency; i++) {
 		if (sh->slots[i].easy != NULL)
 			curl_easy_cleanup(sh->slots[i].easy);
+		free(sh->slots[i].hnodes);
+		free(sh->slots[i].sig);
 	}
 	curl_multi_cleanup(sh->multi);
 	for (i = 0; i < sh->nheaders; i++)
 		free(sh->headers[i]);
 	free(sh->headers);
-	/* Keys are secrets: do not leave them in freed memory. */
-	explicit_bzero(sh->keys, (sh->o->secrets.n + 1) * sizeof *sh->keys);
+	for (i = 0; i < sh->o->secrets.n; i++)
+		sink_http_key_clear(&sh->keys[i]);
 	free(sh->keys);
 	free(sh->slots);
 	free(sh->gone);
@@ -247,48 +348,92 @@ sink_http_on_header(char *data, size_t size, size_t n, void *arg)
 	return len;
 }
 
+/* Make req's easy handle, with the options every request of the sink shares, and link its
+ * header nodes. */
 static void
-sink_http_add_header(struct sink_http_req *req, const char *line)
+sink_http_easy_init(struct sink_http *sh, struct sink_http_req *req)
 {
-	struct curl_slist *next = curl_slist_append(req->hdrs, line);
+	const struct sink_http_options *o = sh->o;
+	CURL *e;
+	size_t i, k = 0;
 
-	if (next == NULL)
+	if ((e = req->easy = curl_easy_init()) == NULL)
 		abort();
-	req->hdrs = next;
+	if (sh->fixed_url)
+		curl_easy_setopt(e, CURLOPT_URL, o->url);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
+	curl_easy_setopt(e, CURLOPT_USERAGENT, "outboxd/" PACKAGE_VERSION);
+	if (o->method == SINK_HTTP_PUT)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
+	/* Wait for a connection being made rather than open another, to multiplex on it. */
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink_http_on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, sink_http_on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
+	if (o->tls.ca != NULL)
+		curl_easy_setopt(e, CURLOPT_CAINFO, o->tls.ca);
+	if (o->tls.cert != NULL) {
+		curl_easy_setopt(e, CURLOPT_SSLCERT, o->tls.cert);
+		curl_easy_setopt(e, CURLOPT_SSLKEY, o->tls.key);
+	}
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, o->tls.verify_peer ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o->tls.verify_hostname ? 2L : 0L);
+
+	req->nhnodes = 2 + sh->nheaders + sh->nsig;
+	req->hnodes = xcalloc(req->nhnodes, sizeof *req->hnodes);
+	k++; /* Content-Type, set per request */
+	/* No "Expect: 100-continue" round trip before large bodies. */
+	req->hnodes[k++].data = (char *)"Expect:";
+	for (i = 0; i < sh->nheaders; i++)
+		req->hnodes[k++].data = sh->headers[i];
+	for (i = 0; i + 1 < req->nhnodes; i++)
+		req->hnodes[i].next = &req->hnodes[i + 1];
 }
 
+/* The signature headers of req into its last nodes (their text in req->sig). */
 static void
 sink_http_sign(struct sink_http *sh, struct sink_http_req *req, const char *id,
     const char *body, size_t len)
 {
-	char sig[72], *line, *next;
-	long long now = (long long)time(NULL);
-	size_t i;
+	struct curl_slist *node = &req->hnodes[req->nhnodes - sh->nsig];
+	size_t need, used, i;
+	long long now;
+	char sig[72];
 
-	if (sh->o->secrets.n == 0)
+	if (sh->nsig == 0)
 		return;
+	now = (long long)time(NULL);
+	need = strlen(sh->o->signature_header) + strlen(id) + 96 + sh->o->secrets.n * sizeof sig;
+	if (req->sigsize < need) {
+		free(req->sig);
+		req->sig = xcalloc(1, need);
+		req->sigsize = need;
+	}
 	if (sh->o->signature == SINK_HTTP_SIGN_HEX) {
 		sink_http_sign_key_hex(&sh->keys[0], body, len, sig, sizeof sig);
-		line = xasprintf("%s: %s", sh->o->signature_header, sig);
-		sink_http_add_header(req, line);
-		free(line);
+		snprintf(req->sig, req->sigsize, "%s: %s", sh->o->signature_header, sig);
+		node->data = req->sig;
 		return;
 	}
-	line = xasprintf("webhook-id: %s", id);
-	sink_http_add_header(req, line);
-	free(line);
-	line = xasprintf("webhook-timestamp: %lld", now);
-	sink_http_add_header(req, line);
-	free(line);
-	line = xstrdup("webhook-signature:");
+	node[0].data = req->sig;
+	used = (size_t)snprintf(req->sig, req->sigsize, "webhook-id: %s", id) + 1;
+	node[1].data = req->sig + used;
+	used += (size_t)snprintf(req->sig + used, req->sigsize - used, "webhook-timestamp: %lld",
+	    now) + 1;
+	node[2].data = req->sig + used;
+	used += (size_t)snprintf(req->sig + used, req->sigsize - used, "webhook-signature:");
 	for (i = 0; i < sh->o->secrets.n; i++) {
 		sink_http_sign_key_standard(&sh->keys[i], id, now, body, len, sig, sizeof sig);
-		next = xasprintf("%s %s", line, sig);
-		free(line);
-		line = next;
+		used += (size_t)snprintf(req->sig + used, req->sigsize - used, " %s", sig);
 	}
-	sink_http_add_header(req, line);
-	free(line);
 }
 
 /* CloudEvents binary mode: the attributes of the structured event m->envelope as ce-
@@ -297,6 +442,7 @@ static void
 sink_http_ce_headers(struct sink_http_req *req, const struct sink_message *m)
 {
 	cJSON *ev = cJSON_Parse(m->envelope), *a;
+	struct curl_slist *next;
 	char *value, *line, *p;
 	const unsigned char *s;
 
@@ -314,7 +460,9 @@ sink_http_ce_headers(struct sink_http_req *req, const struct sink_message *m)
 			else
 				*p++ = (char)*s;
 		}
-		sink_http_add_header(req, line);
+		if ((next = curl_slist_append(req->ce, line)) == NULL)
+			abort();
+		req->ce = next;
 		free(line);
 		cJSON_free(value);
 	}
@@ -373,75 +521,47 @@ sink_http_body(const struct sink_http *sh, struct sink_http_req *req,
 	return req->body;
 }
 
-static void
-sink_http_setopt(struct sink_http *sh, struct sink_http_req *req, const char *body,
-    size_t len)
-{
-	const struct sink_http_options *o = sh->o;
-	CURL *e = req->easy;
-
-	curl_easy_reset(e);
-	curl_easy_setopt(e, CURLOPT_URL, req->url);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, req);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, req->errbuf);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "outboxd/" PACKAGE_VERSION);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, req->hdrs);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
-	curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
-	if (o->method == SINK_HTTP_PUT)
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, "PUT");
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)o->timeout_ms);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)o->connect_timeout_ms);
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
-	/* Wait for a connection being made rather than open another, to multiplex on it. */
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink_http_on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, req);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, sink_http_on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, req);
-	if (o->tls.ca != NULL)
-		curl_easy_setopt(e, CURLOPT_CAINFO, o->tls.ca);
-	if (o->tls.cert != NULL) {
-		curl_easy_setopt(e, CURLOPT_SSLCERT, o->tls.cert);
-		curl_easy_setopt(e, CURLOPT_SSLKEY, o->tls.key);
-	}
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, o->tls.verify_peer ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, o->tls.verify_hostname ? 2L : 0L);
-}
-
 /* Start req for msgs[req->first ..]; -1 if curl refuses it. */
 static int
 sink_http_start(struct sink_http *sh, struct sink_http_req *req,
     const struct sink_message *msgs)
 {
+	struct curl_slist *tail;
 	const char *body;
-	size_t len, i;
+	size_t len;
 
-	if (req->easy == NULL && (req->easy = curl_easy_init()) == NULL)
-		abort();
 	req->status_line[0] = req->shown[0] = req->errbuf[0] = '\0';
 	req->nshown = 0;
 	body = sink_http_body(sh, req, msgs, &len);
-	sink_http_add_header(req, sink_http_content_type(sh, req, msgs));
-	/* No "Expect: 100-continue" round trip before large bodies. */
-	sink_http_add_header(req, "Expect:");
-	for (i = 0; i < sh->nheaders; i++)
-		sink_http_add_header(req, sh->headers[i]);
+	req->hnodes[0].data = (char *)sink_http_content_type(sh, req, msgs);
 	sink_http_sign(sh, req, msgs[req->first].id, body, len);
-	sink_http_setopt(sh, req, body, len);
+	if (req->ce != NULL) {
+		for (tail = req->ce; tail->next != NULL; tail = tail->next)
+			;
+		tail->next = req->hnodes;
+	}
+	if (!sh->fixed_url)
+		curl_easy_setopt(req->easy, CURLOPT_URL, req->url);
+	curl_easy_setopt(req->easy, CURLOPT_HTTPHEADER, req->ce != NULL ? req->ce : req->hnodes);
+	curl_easy_setopt(req->easy, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(req->easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	return curl_multi_add_handle(sh->multi, req->easy) == CURLM_OK ? 0 : -1;
 }
 
 static void
 sink_http_req_clear(struct sink_http_req *req)
 {
-	curl_slist_free_all(req->hdrs);
-	req->hdrs = NULL;
-	free(req->url);
-	req->url = NULL;
+	struct curl_slist *p;
+
+	/* Unlink the slot's own nodes before freeing the ce- headers. */
+	for (p = req->ce; p != NULL; p = p->next) {
+		if (p->next == req->hnodes) {
+			p->next = NULL;
+			break;
+		}
+	}
+	curl_slist_free_all(req->ce);
+	req->ce = NULL;
 	free(req->body);
 	req->body = NULL;
 	req->busy = 0;
@@ -561,23 +681,44 @@ sink_http_finish(struct sink *sk, struct sink_http *sh, struct sink_http_req *re
 
 /* ---- publishing -------------------------------------------------------------------- */
 
-/* The URL of m, {name} percent-encoded; NULL (m rejected) if it does not fit. */
-static char *
-sink_http_url(struct sink_http *sh, CURL *e, struct sink_message *m)
+/* s percent-encoded as curl_easy_escape does (all but A-Z a-z 0-9 - . _ ~), into out;
+ * -1 if it does not fit. */
+static int
+sink_http_escape(const char *s, char *out, size_t len)
 {
-	char *name = curl_easy_escape(e, m->name, 0), url[SINK_HTTP_URL_MAX];
-	int rc;
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p;
+	size_t used = 0;
 
-	if (name == NULL)
-		abort();
-	rc = sink_expand(sh->o->url, name, url, sizeof url);
-	curl_free(name);
-	if (rc != 0) {
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (used + 4 > len)
+			return -1;
+		if ((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') ||
+		    (*p >= '0' && *p <= '9') || *p == '-' || *p == '.' || *p == '_' || *p == '~') {
+			out[used++] = (char)*p;
+		} else {
+			out[used++] = '%';
+			out[used++] = hex[*p >> 4];
+			out[used++] = hex[*p & 0xf];
+		}
+	}
+	out[used] = '\0';
+	return 0;
+}
+
+/* The URL of m, {name} percent-encoded, into url; -1 (m rejected) if it does not fit. */
+static int
+sink_http_url(struct sink_http *sh, struct sink_message *m, char *url)
+{
+	char name[SINK_HTTP_URL_MAX];
+
+	if (sink_http_escape(m->name, name, sizeof name) != 0 ||
+	    sink_expand(sh->o->url, name, url, SINK_HTTP_URL_MAX) != 0) {
 		sink_set_status(m, SINK_REJECTED, "the URL is longer than %d bytes",
 		    SINK_HTTP_URL_MAX - 1);
-		return NULL;
+		return -1;
 	}
-	return xstrdup(url);
+	return 0;
 }
 
 /* Fill slot req with the next run of messages from *next: up to batch with one URL. */
@@ -585,24 +726,23 @@ static int
 sink_http_next_run(struct sink_http *sh, struct sink_http_req *req, struct sink_message *msgs,
     size_t n, size_t *next)
 {
-	char *url;
+	char url[SINK_HTTP_URL_MAX];
 
-	if (req->easy == NULL && (req->easy = curl_easy_init()) == NULL)
-		abort();
-	while (*next < n && (req->url = sink_http_url(sh, req->easy, &msgs[*next])) == NULL)
+	if (req->easy == NULL)
+		sink_http_easy_init(sh, req);
+	while (*next < n && !sh->fixed_url && sink_http_url(sh, &msgs[*next], req->url) != 0)
 		(*next)++;
 	if (*next == n)
 		return -1;
 	req->first = (*next)++;
 	req->count = 1;
 	while (*next < n && req->count < (size_t)sh->o->batch) {
-		if ((url = sink_http_url(sh, req->easy, &msgs[*next])) == NULL)
-			break; /* rejected; it ends the run, and the next one starts after it */
-		if (strcmp(url, req->url) != 0) {
-			free(url);
-			break;
+		if (!sh->fixed_url) {
+			if (sink_http_url(sh, &msgs[*next], url) != 0)
+				break; /* rejected; it ends the run, and the next one starts after it */
+			if (strcmp(url, req->url) != 0)
+				break;
 		}
-		free(url);
 		(*next)++;
 		req->count++;
 	}
@@ -657,7 +797,7 @@ sink_http_publish(struct sink *sk, struct sink_message *msgs, size_t n, char **c
 	char why[SINK_ERROR_MAX] = "";
 	struct sink_http_req *req;
 	size_t next = 0, i;
-	int active = 0, running;
+	int active = 0, running, done;
 
 	for (i = 0; i < n; i++) {
 		msgs[i].status = SINK_UNSENT;
@@ -684,8 +824,11 @@ sink_http_publish(struct sink *sk, struct sink_message *msgs, size_t n, char **c
 		}
 		if (curl_multi_perform(sh->multi, &running) != CURLM_OK)
 			abort();
-		active -= sink_http_collect(sk, sh, msgs, &worst, why, sizeof why);
-		if (active > 0 && curl_multi_poll(sh->multi, NULL, 0, 1000, NULL) != CURLM_OK)
+		done = sink_http_collect(sk, sh, msgs, &worst, why, sizeof why);
+		active -= done;
+		/* Wait only when nothing finished: a freed slot is refilled at once. */
+		if (done == 0 && active > 0 &&
+		    curl_multi_poll(sh->multi, NULL, 0, 1000, NULL) != CURLM_OK)
 			abort();
 	}
 	for (i = 0; i < n; i++) {

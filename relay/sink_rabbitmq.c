@@ -18,6 +18,14 @@
  * where it means the queue was deleted under us: then the connection is dropped and made
  * again (declaring the queue) and the message is published again. rabbitmq-c 0.11 has no
  * amqp_publisher_confirm_wait: frames are read with amqp_simple_wait_frame_noblock.
+ *
+ * Writing: over plain TCP the sink encodes a message's frames itself (rabbitmq-c's public
+ * amqp_encode_method and amqp_encode_properties) into a buffer written once before each
+ * wait for confirms, or every SINK_RABBITMQ_FLUSH bytes, within timeout-ms. rabbitmq-c's
+ * amqp_basic_publish makes three send calls a message and waits without end for a socket
+ * the broker no longer reads (a memory or disk alarm blocks publishers that way), where
+ * the loop then stopped, deaf to SIGTERM. With TLS the frames go through
+ * amqp_basic_publish.
  */
 #include "config.h"
 
@@ -44,13 +52,23 @@
 
 #define SINK_RABBITMQ_CHANNEL 1
 #define SINK_RABBITMQ_KEY_MAX 256 /* AMQP short strings */
+#define SINK_RABBITMQ_FLUSH 65536  /* bytes of frames worth one write */
 
 struct sink_rabbitmq {
 	const struct sink_rabbitmq_options *o;  /* the sink's own (sk->options) */
 	struct amqp_url *urls;      /* tried in order on connect */
 	size_t nurls;
 
+	/* What every message of the sink shares, made once: a routing key without "{name}"
+	 * is the same for all. */
+	amqp_bytes_t exchange;
+	amqp_bytes_t fixed_key;     /* .bytes NULL: the key expands per message */
+	amqp_basic_properties_t props;
+
 	amqp_connection_state_t conn;
+	int fd;                     /* plain TCP: the sink writes frames here; -1 with TLS */
+	unsigned char *out;         /* frames encoded, not yet written */
+	size_t out_len, out_size;
 	uint64_t next_tag;          /* delivery tag of the next publish */
 	size_t *order;              /* message index of delivery tag first_tag + k */
 	unsigned char *returned;    /* per message of the batch: came back unroutable */
@@ -75,6 +93,15 @@ sink_rabbitmq_open(struct sink *sk)
 	/* The type's check accepted these options: this cannot fail. */
 	if (sink_rabbitmq_urls(r->o, sk->name, &r->urls, &r->nurls, &cause) != 0)
 		abort();
+	r->exchange = amqp_cstring_bytes(r->o->exchange);
+	if (strstr(r->o->routing_key, "{name}") == NULL &&
+	    strlen(r->o->routing_key) < SINK_RABBITMQ_KEY_MAX)
+		r->fixed_key = amqp_cstring_bytes(r->o->routing_key);
+	r->props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
+	    AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_TIMESTAMP_FLAG;
+	r->props.content_type = amqp_cstring_bytes("application/json");
+	r->props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
+	r->fd = -1;
 	sk->priv = r;
 }
 
@@ -86,6 +113,7 @@ sink_rabbitmq_close(struct sink *sk)
 	if (r->conn != NULL)
 		amqp_destroy_connection(r->conn);
 	sink_rabbitmq_urls_free(r->urls, r->nurls);
+	free(r->out);
 	free(r->returned);
 	free(r->order);
 	free(r);
@@ -286,6 +314,8 @@ sink_rabbitmq_connect_one(struct sink_rabbitmq *r, const struct amqp_url *au, ch
 	    "cannot turn on publisher confirms")) != NULL)
 		return -1;
 	r->next_tag = 1;
+	r->fd = au->tls ? -1 : amqp_socket_get_sockfd(sock);
+	r->out_len = 0;
 	return sink_rabbitmq_declare(r, cause);
 }
 
@@ -295,6 +325,8 @@ sink_rabbitmq_drop(struct sink_rabbitmq *r)
 	if (r->conn != NULL)
 		amqp_destroy_connection(r->conn);
 	r->conn = NULL;
+	r->fd = -1;
+	r->out_len = 0;
 }
 
 static int
@@ -426,44 +458,169 @@ sink_rabbitmq_ce_headers(const struct sink_message *m)
 	return json;
 }
 
+/* ---- writing frames (plain TCP) ------------------------------------------------------ */
+
+static unsigned char *
+sink_rabbitmq_put(unsigned char *p, uint64_t v, int bytes)
+{
+	int i;
+
+	for (i = bytes - 1; i >= 0; i--) {
+		p[i] = (unsigned char)(v & 0xff);
+		v >>= 8;
+	}
+	return p + bytes;
+}
+
+/* Frame header (type, channel, size) at p, the frame-end octet after size bytes of
+ * payload; returns the end of the frame. */
+static unsigned char *
+sink_rabbitmq_frame(unsigned char *p, int type, size_t size)
+{
+	p[0] = (unsigned char)type;
+	sink_rabbitmq_put(p + 1, SINK_RABBITMQ_CHANNEL, 2);
+	sink_rabbitmq_put(p + 3, size, 4);
+	p[7 + size] = AMQP_FRAME_END;
+	return p + 8 + size;
+}
+
+/* What amqp_basic_publish sends for one message (basic.publish, the content header, the
+ * body in frame_max pieces), appended to r->out. An AMQP status < 0 if it cannot be
+ * encoded (headers larger than a frame); nothing is appended then. */
+static int
+sink_rabbitmq_encode(struct sink_rabbitmq *r, amqp_bytes_t key,
+    amqp_basic_properties_t *props, amqp_bytes_t body)
+{
+	amqp_basic_publish_t m = { .exchange = r->exchange, .routing_key = key, .mandatory = 1 };
+	size_t frame_max = (size_t)amqp_get_frame_max(r->conn), chunk = frame_max - 8, off, len;
+	size_t need = r->out_len + 2 * frame_max + body.len + (body.len / chunk + 1) * 8;
+	unsigned char *p;
+	amqp_bytes_t enc;
+	int n;
+
+	if (r->out_size < need) {
+		r->out = xreallocarray(r->out, need, 1);
+		r->out_size = need;
+	}
+	p = r->out + r->out_len;
+	enc.bytes = p + 7 + 4;
+	enc.len = frame_max - 8 - 4;
+	if ((n = amqp_encode_method(AMQP_BASIC_PUBLISH_METHOD, &m, enc)) < 0)
+		return n;
+	sink_rabbitmq_put(p + 7, AMQP_BASIC_PUBLISH_METHOD, 4);
+	p = sink_rabbitmq_frame(p, AMQP_FRAME_METHOD, 4 + (size_t)n);
+	enc.bytes = p + 7 + 12;
+	enc.len = frame_max - 8 - 12;
+	if ((n = amqp_encode_properties(AMQP_BASIC_CLASS, props, enc)) < 0)
+		return n;
+	sink_rabbitmq_put(sink_rabbitmq_put(sink_rabbitmq_put(p + 7, AMQP_BASIC_CLASS, 2), 0, 2),
+	    body.len, 8);
+	p = sink_rabbitmq_frame(p, AMQP_FRAME_HEADER, 12 + (size_t)n);
+	for (off = 0; off < body.len; off += len) {
+		len = body.len - off < chunk ? body.len - off : chunk;
+		memcpy(p + 7, (const unsigned char *)body.bytes + off, len);
+		p = sink_rabbitmq_frame(p, AMQP_FRAME_BODY, len);
+	}
+	r->out_len = (size_t)(p - r->out);
+	return 0;
+}
+
+/* Write what r->out holds within timeout-ms; -1 with *cause if the connection is lost or
+ * the broker does not read it in time. */
+static int
+sink_rabbitmq_flush(struct sink_rabbitmq *r, char **cause)
+{
+	int64_t deadline = util_monotonic_ms() + r->o->timeout_ms, left;
+	struct pollfd pfd = { .fd = r->fd, .events = POLLOUT };
+	size_t off = 0;
+	ssize_t n;
+
+	while (off < r->out_len) {
+		if ((n = send(r->fd, r->out + off, r->out_len - off, MSG_NOSIGNAL)) > 0) {
+			off += (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if ((left = deadline - util_monotonic_ms()) <= 0) {
+				*cause = xasprintf("writing to the broker did not finish within %d ms "
+				    "(timeout-ms): it stopped reading (a memory or disk alarm blocks "
+				    "publishers?)", r->o->timeout_ms);
+				return -1;
+			}
+			(void)poll(&pfd, 1, (int)left); /* EINTR: the deadline still holds */
+			continue;
+		}
+		*cause = xasprintf("connection lost: %s", n == 0 ? "nothing written" :
+		    strerror(errno));
+		return -1;
+	}
+	r->out_len = 0;
+	return 0;
+}
+
+/* amqp_cstring_bytes without the call: it runs five times a message. */
+static amqp_bytes_t
+sink_rabbitmq_bytes(const char *s)
+{
+	amqp_bytes_t b = { strlen(s), (void *)s };
+
+	return b;
+}
+
 static int
 sink_rabbitmq_publish_one(struct sink_rabbitmq *r, struct sink_message *m, char **cause)
 {
-	amqp_basic_properties_t props;
+	amqp_basic_properties_t props = r->props;
 	char key[SINK_RABBITMQ_KEY_MAX];
-	amqp_table_entry_t *entries;
+	amqp_bytes_t routing_key = r->fixed_key;
+	amqp_table_entry_t *entries = NULL;
 	amqp_bytes_t body = { m->envelope_len, (void *)m->envelope };
 	cJSON *tree = NULL;
-	char **texts, *ce = NULL;
-	int n, status;
+	char **texts = NULL, *ce = NULL;
+	const char *headers = m->headers;
+	int n = 0, status;
 
-	if (sink_expand(r->o->routing_key, m->name, key, sizeof key) != 0) {
-		sink_set_status(m, SINK_REJECTED, "the routing key is longer than %d bytes",
-		    SINK_RABBITMQ_KEY_MAX - 1);
-		return 1;
+	if (routing_key.bytes == NULL) {
+		if (sink_expand(r->o->routing_key, m->name, key, sizeof key) != 0) {
+			sink_set_status(m, SINK_REJECTED, "the routing key is longer than %d bytes",
+			    SINK_RABBITMQ_KEY_MAX - 1);
+			return 1;
+		}
+		routing_key = sink_rabbitmq_bytes(key);
 	}
-	memset(&props, 0, sizeof props);
-	props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG |
-	    AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TYPE_FLAG | AMQP_BASIC_TIMESTAMP_FLAG;
-	props.content_type = amqp_cstring_bytes("application/json");
-	props.delivery_mode = AMQP_DELIVERY_PERSISTENT;
-	props.message_id = amqp_cstring_bytes(m->id);
-	props.type = amqp_cstring_bytes(m->name);
+	props.message_id = sink_rabbitmq_bytes(m->id);
+	props.type = sink_rabbitmq_bytes(m->name);
 	props.timestamp = (uint64_t)(m->created_at / 1000);
 	if (m->format == SINK_FORMAT_CLOUDEVENTS) {
-		ce = sink_rabbitmq_ce_headers(m);
-		body = amqp_cstring_bytes(m->payload);
+		headers = ce = sink_rabbitmq_ce_headers(m);
+		body = sink_rabbitmq_bytes(m->payload);
 	}
-	entries = sink_rabbitmq_table(ce != NULL ? ce : m->headers, &n, &tree, &texts);
-	if (entries != NULL) {
+	if (headers != NULL &&
+	    (entries = sink_rabbitmq_table(headers, &n, &tree, &texts)) != NULL) {
 		props._flags |= AMQP_BASIC_HEADERS_FLAG;
 		props.headers.num_entries = n;
 		props.headers.entries = entries;
 	}
-	status = amqp_basic_publish(r->conn, SINK_RABBITMQ_CHANNEL,
-	    amqp_cstring_bytes(r->o->exchange), amqp_cstring_bytes(key), 1, 0, &props, body);
-	sink_rabbitmq_table_free(entries, n, tree, texts);
-	cJSON_free(ce);
+	if (r->fd >= 0) {
+		status = sink_rabbitmq_encode(r, routing_key, &props, body);
+		if (status < 0)
+			sink_set_status(m, SINK_REJECTED, "cannot encode the message: %s",
+			    amqp_error_string2(status));
+	} else {
+		status = amqp_basic_publish(r->conn, SINK_RABBITMQ_CHANNEL, r->exchange,
+		    routing_key, 1, 0, &props, body);
+	}
+	if (headers != NULL) {
+		sink_rabbitmq_table_free(entries, n, tree, texts);
+		cJSON_free(ce);
+	}
+	if (r->fd >= 0) {
+		if (status < 0)
+			return 1;
+		return r->out_len >= SINK_RABBITMQ_FLUSH ? sink_rabbitmq_flush(r, cause) : 0;
+	}
 	if (status != AMQP_STATUS_OK) {
 		*cause = xasprintf("cannot publish: %s", amqp_error_string2(status));
 		return -1;
@@ -617,6 +774,8 @@ sink_rabbitmq_publish(struct sink *sk, struct sink_message *msgs, size_t n, char
 			next++;
 			continue;
 		}
+		if (r->out_len > 0 && sink_rabbitmq_flush(r, cause) != 0)
+			return -1;
 		tv = util_timeval_ms(r->o->timeout_ms);
 		if (sink_rabbitmq_read(r, msgs, sent, first_tag, &tv, cause) != 0)
 			return -1;

@@ -36,7 +36,7 @@ struct sink_rabbitmq_options {
 	int declare_queue;
 	int confirm_window;
 	int connect_timeout_ms;
-	int timeout_ms;               /* waiting for confirms */
+	int timeout_ms;               /* waiting for confirms, and for writes */
 	struct sink_tls_options tls;
 };
 

@@ -45,11 +45,14 @@ static const struct conf_option sink_rabbitmq_options[] = {
 	{ .name = "routing-key", .type = OPTION_STRING, .offset = O(routing_key),
 	  .help = "{name} expands; default {name} with an exchange, else the queue" },
 	{ .name = "confirm-window", .type = OPTION_INT, .offset = O(confirm_window), .min = 1,
-	  .max = 65535, .def = "256", .help = "messages awaiting their publisher confirm" },
+	  .max = 65535, .def = "1024", .help = "messages awaiting their publisher confirm; "
+	  "a batch's confirms are awaited before the next, so a window above "
+	  "relay.batch-size adds nothing" },
 	{ .name = "connect-timeout-ms", .type = OPTION_INT, .offset = O(connect_timeout_ms),
 	  .min = 1, .max = 600000, .def = "5000", .help = "connecting and logging in" },
 	{ .name = "timeout-ms", .type = OPTION_INT, .offset = O(timeout_ms), .min = 1,
-	  .max = 600000, .def = "10000", .help = "waiting for confirms" },
+	  .max = 600000, .def = "10000", .help = "waiting for confirms, and for the broker to "
+	  "read what is published (plain TCP)" },
 	SINK_TLS_OPTIONS(struct sink_rabbitmq_options, tls, "CA bundle for amqps://"),
 	{ .name = "privilege.*", .type = OPTION_OTHER,
 	  .help = "push-events privileges, read at the top level" },

@@ -399,6 +399,28 @@ class TestFailures(RabbitCase):
                          {ev["id"] for ev in self.db.events()})
         self.assertIn("connected again", r.log())
 
+    def test_broker_that_stops_reading_times_out_and_sigterm_works(self):
+        # A memory alarm makes RabbitMQ stop reading publishers' sockets. With more bytes
+        # in flight than the socket buffers hold, rabbitmq-c's own publish waited without
+        # end (and ignored SIGTERM); the sink's writes give up after timeout-ms.
+        n = 300
+        self.db.insert_many([("big.event", {"i": i, "pad": "x" * 100000}) for i in range(n)])
+        NODE.ctl("set_vm_memory_high_watermark", "0.00001")
+        try:
+            r = self.relay(self.config(rabbitmq__timeout_ms=2000))
+            r.start()
+            r.wait_log("did not finish within 2000 ms", timeout=20)
+            t0 = time.time()
+            self.assertEqual(r.stop(timeout=15), 0)
+            self.assertLess(time.time() - t0, 10, "SIGTERM took too long")
+            self.assertEqual(self.db.retry_rows(), [], "the alarm burned attempts")
+        finally:
+            NODE.ctl("set_vm_memory_high_watermark", "0.4")
+        self.once(self.config())
+        got = self.consume(n, timeout=60)
+        self.assertEqual({json.loads(b)["id"] for _, b in got},
+                         {ev["id"] for ev in self.db.events()})
+
     def test_relay_killed_mid_batch_loses_nothing(self):
         n = 5000
         self.db.insert_many([("bulk.event", {"i": i}) for i in range(n)])
