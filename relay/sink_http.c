@@ -824,6 +824,8 @@ sink_http_publish(struct sink *sk, struct sink_message *msgs, size_t n, char **c
 		}
 		if (curl_multi_perform(sh->multi, &running) != CURLM_OK)
 			abort();
+		if (next == n && worst == SINK_HTTP_OK)
+			sink_meanwhile(sk);   /* the last requests are out: the endpoint works */
 		done = sink_http_collect(sk, sh, msgs, &worst, why, sizeof why);
 		active -= done;
 		/* Wait only when nothing finished: a freed slot is refilled at once. */

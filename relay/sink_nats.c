@@ -440,9 +440,9 @@ sink_nats_end_batch(struct sink_nats *sn, const char *why)
 }
 
 static int
-sink_nats_publish_js(struct sink_nats *sn, struct sink_message *msgs, size_t n,
-    char **cause)
+sink_nats_publish_js(struct sink *sk, struct sink_message *msgs, size_t n, char **cause)
 {
+	struct sink_nats *sn = sk->priv;
 	jsPubOptions po;
 	natsMsg *nm;
 	natsStatus s;
@@ -477,6 +477,8 @@ sink_nats_publish_js(struct sink_nats *sn, struct sink_message *msgs, size_t n,
 			*cause = xstrdup(msgs[i].error);
 		natsMsg_Destroy(nm);
 	}
+	if (!broken)
+		sink_meanwhile(sk);   /* nats.c's flusher writes them, the server acks meanwhile */
 	sink_nats_wait(sn, &closed);
 	if (sn->waiting > 0 && *cause == NULL) {
 		*cause = closed ? xasprintf("%s: the connection closed", sn->desc) :
@@ -495,9 +497,10 @@ sink_nats_publish_js(struct sink_nats *sn, struct sink_message *msgs, size_t n,
 }
 
 static int
-sink_nats_publish_core(struct sink_nats *sn, struct sink_message *msgs, size_t n,
+sink_nats_publish_core(struct sink *sk, struct sink_message *msgs, size_t n,
     char **cause)
 {
+	struct sink_nats *sn = sk->priv;
 	natsMsg *nm;
 	natsStatus s;
 	size_t i;
@@ -514,6 +517,8 @@ sink_nats_publish_core(struct sink_nats *sn, struct sink_message *msgs, size_t n
 		else if ((broken = sink_nats_publish_failed(sn, &msgs[i], s)))
 			*cause = xstrdup(msgs[i].error);
 	}
+	if (!broken)
+		sink_meanwhile(sk);
 	if (!broken && (s = natsConnection_FlushTimeout(sn->nc, sn->o->timeout_ms)) !=
 	    NATS_OK) {
 		why = sink_nats_last_error(s);
@@ -551,8 +556,8 @@ sink_nats_publish(struct sink *sk, struct sink_message *msgs, size_t n, char **c
 		sn->sent = xcalloc(n, sizeof *sn->sent);
 		sn->sent_size = n;
 	}
-	rc = sn->o->jetstream ? sink_nats_publish_js(sn, msgs, n, cause) :
-	    sink_nats_publish_core(sn, msgs, n, cause);
+	rc = sn->o->jetstream ? sink_nats_publish_js(sk, msgs, n, cause) :
+	    sink_nats_publish_core(sk, msgs, n, cause);
 	/* Those after the message that broke the connection were not even tried. */
 	for (i = 0; rc != 0 && i < n; i++) {
 		if (msgs[i].status == SINK_UNSENT && msgs[i].error[0] == '\0')

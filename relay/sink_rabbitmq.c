@@ -776,6 +776,8 @@ sink_rabbitmq_publish(struct sink *sk, struct sink_message *msgs, size_t n, char
 		}
 		if (r->out_len > 0 && sink_rabbitmq_flush(r, cause) != 0)
 			return -1;
+		if (next == n)
+			sink_meanwhile(sk);   /* all written: the broker confirms meanwhile */
 		tv = util_timeval_ms(r->o->timeout_ms);
 		if (sink_rabbitmq_read(r, msgs, sent, first_tag, &tv, cause) != 0)
 			return -1;
