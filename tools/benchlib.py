@@ -105,6 +105,12 @@ def ratio(relay, bare):
                                        " ".join("%.2f" % p for p in pairs))
 
 
+def summary_rates(bench, measure, relay, bare, bare_name):
+    """A table row from the rates of alternating runs: medians, and their ratio."""
+    r, b = statistics.median(relay), statistics.median(bare)
+    summary(bench, measure, "%.0f events/s" % r, "%s %.0f/s" % (bare_name, b), r / b)
+
+
 def summary(bench, measure, relay, baseline, ratio=None):
     """One row of tools/bench-all's table, appended to the file $OUTBOX_BENCH_SUMMARY
     names (JSON lines), when it is set: what was measured, the relay's figure and its
