@@ -3,19 +3,24 @@
  *
  * Why (issue 16, docs/performance-latency.md): behind producers committing thousands of
  * times a second, the relay's bookkeeping commit ran SQLite's autocheckpoint, fsyncs
- * included, on the loop's path; and a WAL restarts only when a checkpoint has copied every
- * frame and no reader still uses the WAL, a moment that a relay reading without pause
- * seldom leaves, so the WAL grew by hundreds of megabytes.
+ * included, on the loop's path; and the WAL starts over only when a checkpoint has copied
+ * every frame and no reader still uses the WAL, a moment that a relay reading without
+ * pause seldom leaves, so the WAL grew by tens to hundreds of megabytes.
  *
  * How: the store's connection runs no checkpoint (autocheckpoint off) and reports the
- * WAL's length after each of its commits through a WAL hook (checkpoint_note). When that
- * passes CHECKPOINT_PAGES, this thread, on a connection of its own that no other thread
- * touches, runs a PASSIVE checkpoint (copies the frames, fsyncs the database file, takes
- * no lock a writer or reader waits for), then a TRUNCATE checkpoint: it takes the write
- * lock, copies the few frames committed meanwhile, waits for the readers to leave the WAL
- * (CHECKPOINT_RESET_MS at most, polling finely) and empties the file, so the WAL stays
- * bounded. The PASSIVE one first keeps the time producers are held off short. A
- * checkpoint writes no row; a failed one is logged and tried again at the next report.
+ * WAL's length after each of its commits through a WAL hook (checkpoint_note). Past
+ * CHECKPOINT_PAGES, this thread, on a connection of its own that no other thread touches,
+ * runs a PASSIVE checkpoint (copies the frames and fsyncs, holding no lock that a writer
+ * or reader waits for), then a RESTART one: it takes the write lock, copies the few
+ * frames committed meanwhile, waits for the readers to leave the WAL (CHECKPOINT_WAIT_MS
+ * at most, polling finely) and lets the next commit write the WAL from its start. So the
+ * WAL stays near CHECKPOINT_PAGES, and producers are held off for one short checkpoint.
+ * RESTART reuses the file (TRUNCATE, which empties it, measured slower: every commit
+ * then grows the file again); when the file has grown past CHECKPOINT_FILE_PAGES anyway
+ * (resets that failed for a while), the reset is a TRUNCATE. The threshold is half of
+ * SQLite's default autocheckpoint, which producers run: below it their checkpoints never
+ * start, and so never hold the checkpoint lock that ours needs.
+ * A checkpoint writes no row; a failed one is logged and tried again at the next report.
  */
 #include "config.h"
 
@@ -23,6 +28,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <sqlite3.h>
@@ -31,10 +37,12 @@
 #include "log.h"
 #include "util.h"
 
-/* Checkpoint when the WAL passes this many frames: SQLite's autocheckpoint default. */
-#define CHECKPOINT_PAGES 1000
-/* How long the TRUNCATE checkpoint may hold off writers waiting for readers (ms). */
-#define CHECKPOINT_RESET_MS 20
+/* Checkpoint when the WAL passes this many frames. */
+#define CHECKPOINT_PAGES 500
+/* Empty the WAL file when it is larger than this many pages. */
+#define CHECKPOINT_FILE_PAGES (4 * CHECKPOINT_PAGES)
+/* How long a RESTART may hold off writers while it waits for readers (ms). */
+#define CHECKPOINT_WAIT_MS 20
 
 struct checkpoint {
 	pthread_t thread;
@@ -44,6 +52,9 @@ struct checkpoint {
 	int pages;                  /* under lock: last report past the threshold, 0 none */
 	sqlite3 *db;                /* the thread's alone once started */
 	struct checkpoint_busy busy;
+	char *wal_path;
+	off_t wal_max;              /* CHECKPOINT_FILE_PAGES in bytes */
+	long runs, busy_runs;       /* for the log line at the end */
 };
 
 static int64_t
@@ -71,18 +82,35 @@ checkpoint_busy(void *arg, int count)
 	return 1;
 }
 
-/* Run one checkpoint of mode; log what went wrong (SQLITE_BUSY: readers stayed). */
+/* Run one checkpoint of mode; log what went wrong (SQLITE_BUSY: another checkpoint was
+ * running, or readers stayed in the WAL: the next report tries again). */
 static void
 checkpoint_run(struct checkpoint *ck, int mode, const char *name)
 {
 	int rc, log_frames = 0, done = 0;
 
 	rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, mode, &log_frames, &done);
-	if (rc == SQLITE_BUSY)
+	ck->runs++;
+	if (rc == SQLITE_BUSY) {
+		ck->busy_runs++;
 		log_debug("checkpoint (%s): the database was busy; %d of %d frames copied", name,
 		    done, log_frames);
-	else if (rc != SQLITE_OK)
+	} else if (rc != SQLITE_OK) {
 		log_warn("checkpoint (%s): %s", name, sqlite3_errmsg(ck->db));
+	}
+}
+
+/* Copy the WAL into the database, then have it start over (see the top of the file). */
+static void
+checkpoint_reset(struct checkpoint *ck)
+{
+	struct stat sb;
+
+	checkpoint_run(ck, SQLITE_CHECKPOINT_PASSIVE, "passive");
+	if (stat(ck->wal_path, &sb) == 0 && sb.st_size > ck->wal_max)
+		checkpoint_run(ck, SQLITE_CHECKPOINT_TRUNCATE, "truncate");
+	else
+		checkpoint_run(ck, SQLITE_CHECKPOINT_RESTART, "restart");
 }
 
 static void *
@@ -96,11 +124,11 @@ checkpoint_main(void *arg)
 			pthread_cond_wait(&ck->cond, &ck->lock);
 		if (ck->stop)
 			break;
-		ck->pages = 0;
 		pthread_mutex_unlock(&ck->lock);
-		checkpoint_run(ck, SQLITE_CHECKPOINT_PASSIVE, "passive");
-		checkpoint_run(ck, SQLITE_CHECKPOINT_TRUNCATE, "truncate");
+		checkpoint_reset(ck);
 		pthread_mutex_lock(&ck->lock);
+		/* Reports made meanwhile may count frames from before the reset. */
+		ck->pages = 0;
 	}
 	pthread_mutex_unlock(&ck->lock);
 	return NULL;
@@ -111,14 +139,22 @@ checkpoint_main(void *arg)
 static int
 checkpoint_open(struct checkpoint *ck, const char *path, char **cause)
 {
+	sqlite3_stmt *s = NULL;
+
 	if (sqlite3_open_v2(path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
 	    NULL) != SQLITE_OK ||
-	    sqlite3_exec(ck->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK) {
+	    sqlite3_exec(ck->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(ck->db, "PRAGMA page_size", -1, &s, NULL) != SQLITE_OK ||
+	    sqlite3_step(s) != SQLITE_ROW) {
 		*cause = xasprintf("checkpoints: cannot open '%s': %s", path,
 		    ck->db != NULL ? sqlite3_errmsg(ck->db) : "out of memory");
+		sqlite3_finalize(s);
 		return -1;
 	}
-	ck->busy.limit_ms = CHECKPOINT_RESET_MS;
+	ck->wal_max = (off_t)sqlite3_column_int64(s, 0) * CHECKPOINT_FILE_PAGES;
+	sqlite3_finalize(s);
+	ck->wal_path = xstrdup(sqlite3_filename_wal(sqlite3_db_filename(ck->db, "main")));
+	ck->busy.limit_ms = CHECKPOINT_WAIT_MS;
 	sqlite3_busy_handler(ck->db, checkpoint_busy, &ck->busy);
 	return 0;
 }
@@ -132,6 +168,7 @@ checkpoint_start(const char *path, char **cause)
 
 	if (checkpoint_open(ck, path, cause) != 0) {
 		sqlite3_close(ck->db);
+		free(ck->wal_path);
 		free(ck);
 		return NULL;
 	}
@@ -147,6 +184,7 @@ checkpoint_start(const char *path, char **cause)
 		pthread_cond_destroy(&ck->cond);
 		pthread_mutex_destroy(&ck->lock);
 		sqlite3_close(ck->db);
+		free(ck->wal_path);
 		free(ck);
 		return NULL;
 	}
@@ -163,9 +201,12 @@ checkpoint_stop(struct checkpoint *ck)
 	pthread_cond_signal(&ck->cond);
 	pthread_mutex_unlock(&ck->lock);
 	pthread_join(ck->thread, NULL);
+	log_debug("checkpoints: %ld run, %ld of them found the database busy", ck->runs,
+	    ck->busy_runs);
 	pthread_cond_destroy(&ck->cond);
 	pthread_mutex_destroy(&ck->lock);
 	sqlite3_close(ck->db);
+	free(ck->wal_path);
 	free(ck);
 }
 
