@@ -55,6 +55,7 @@ struct checkpoint {
 	char *wal_path;
 	off_t wal_max;              /* CHECKPOINT_FILE_PAGES in bytes */
 	long runs, busy_runs;       /* for the log line at the end */
+	int failing;                /* the last checkpoint failed (it was logged) */
 };
 
 static int64_t
@@ -96,7 +97,13 @@ checkpoint_run(struct checkpoint *ck, int mode, const char *name)
 		log_debug("checkpoint (%s): the database was busy; %d of %d frames copied", name,
 		    done, log_frames);
 	} else if (rc != SQLITE_OK) {
-		log_warn("checkpoint (%s): %s", name, sqlite3_errmsg(ck->db));
+		/* Once, not at every commit of the relay while it lasts (a full disk). */
+		if (!ck->failing)
+			log_warn("checkpoint (%s): %s", name, sqlite3_errmsg(ck->db));
+		ck->failing = 1;
+	} else if (ck->failing) {
+		log_info("checkpoints work again");
+		ck->failing = 0;
 	}
 }
 
