@@ -43,6 +43,8 @@
 #define CHECKPOINT_FILE_PAGES (4 * CHECKPOINT_PAGES)
 /* How long a RESTART may hold off writers while it waits for readers (ms). */
 #define CHECKPOINT_WAIT_MS 20
+/* Tries, a millisecond apart, while another connection's checkpoint is in the way. */
+#define CHECKPOINT_RETRIES 200
 
 struct checkpoint {
 	pthread_t thread;
@@ -83,9 +85,11 @@ checkpoint_busy(void *arg, int count)
 	return 1;
 }
 
-/* Run one checkpoint of mode; log what went wrong (SQLITE_BUSY: another checkpoint was
- * running, or readers stayed in the WAL: the next report tries again). */
-static void
+/* Run one checkpoint of mode; log what went wrong. 1 if another connection was running
+ * a checkpoint (a producer's autocheckpoint: SQLite then returns at once, without calling
+ * the busy handler), 0 otherwise (readers that stayed in the WAL past the busy handler's
+ * limit included: the next report tries again). */
+static int
 checkpoint_run(struct checkpoint *ck, int mode, const char *name)
 {
 	int rc, log_frames = 0, done = 0;
@@ -96,6 +100,7 @@ checkpoint_run(struct checkpoint *ck, int mode, const char *name)
 		ck->busy_runs++;
 		log_debug("checkpoint (%s): the database was busy; %d of %d frames copied", name,
 		    done, log_frames);
+		return log_frames < 0;
 	} else if (rc != SQLITE_OK) {
 		/* Once, not at every commit of the relay while it lasts (a full disk). */
 		if (!ck->failing)
@@ -105,35 +110,63 @@ checkpoint_run(struct checkpoint *ck, int mode, const char *name)
 		log_info("checkpoints work again");
 		ck->failing = 0;
 	}
+	return 0;
 }
 
-/* Copy the WAL into the database, then have it start over (see the top of the file). */
-static void
+/* Copy the WAL into the database, then have it start over (see the top of the file).
+ * 1 if another connection's checkpoint was in the way. */
+static int
 checkpoint_reset(struct checkpoint *ck)
 {
 	struct stat sb;
 
-	checkpoint_run(ck, SQLITE_CHECKPOINT_PASSIVE, "passive");
+	if (checkpoint_run(ck, SQLITE_CHECKPOINT_PASSIVE, "passive"))
+		return 1;
 	if (stat(ck->wal_path, &sb) == 0 && sb.st_size > ck->wal_max)
-		checkpoint_run(ck, SQLITE_CHECKPOINT_TRUNCATE, "truncate");
-	else
-		checkpoint_run(ck, SQLITE_CHECKPOINT_RESTART, "restart");
+		return checkpoint_run(ck, SQLITE_CHECKPOINT_TRUNCATE, "truncate");
+	return checkpoint_run(ck, SQLITE_CHECKPOINT_RESTART, "restart");
+}
+
+/* Wait until stopped or for ms, with ck->lock held. */
+static void
+checkpoint_pause(struct checkpoint *ck, long ms)
+{
+	struct timespec at;
+
+	clock_gettime(CLOCK_MONOTONIC, &at);
+	at.tv_nsec += ms * 1000000L;
+	at.tv_sec += at.tv_nsec / 1000000000L;
+	at.tv_nsec %= 1000000000L;
+	while (!ck->stop && pthread_cond_timedwait(&ck->cond, &ck->lock, &at) == 0)
+		;
 }
 
 static void *
 checkpoint_main(void *arg)
 {
 	struct checkpoint *ck = arg;
+	int in_the_way, tries;
 
 	pthread_mutex_lock(&ck->lock);
 	for (;;) {
 		while (!ck->stop && ck->pages == 0)
 			pthread_cond_wait(&ck->cond, &ck->lock);
+		/*
+		 * Past SQLite's default autocheckpoint (a relay that fell behind its reports),
+		 * producers checkpoint after each of their commits and ours finds the lock
+		 * taken: try again every millisecond rather than at the next report, or the
+		 * WAL grows on while we lose every time.
+		 */
+		for (tries = 0; !ck->stop && tries < CHECKPOINT_RETRIES; tries++) {
+			pthread_mutex_unlock(&ck->lock);
+			in_the_way = checkpoint_reset(ck);
+			pthread_mutex_lock(&ck->lock);
+			if (!in_the_way)
+				break;
+			checkpoint_pause(ck, 1);
+		}
 		if (ck->stop)
 			break;
-		pthread_mutex_unlock(&ck->lock);
-		checkpoint_reset(ck);
-		pthread_mutex_lock(&ck->lock);
 		/* Reports made meanwhile may count frames from before the reset. */
 		ck->pages = 0;
 	}
@@ -170,6 +203,7 @@ struct checkpoint *
 checkpoint_start(const char *path, char **cause)
 {
 	struct checkpoint *ck = xcalloc(1, sizeof *ck);
+	pthread_condattr_t attr;
 	sigset_t all, old;
 	int rc;
 
@@ -180,7 +214,10 @@ checkpoint_start(const char *path, char **cause)
 		return NULL;
 	}
 	pthread_mutex_init(&ck->lock, NULL);
-	pthread_cond_init(&ck->cond, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&ck->cond, &attr);
+	pthread_condattr_destroy(&attr);
 	/* Signals stay the main thread's (its handlers set the loop's flags). */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
