@@ -19,7 +19,8 @@
  * then grows the file again); when the file has grown past CHECKPOINT_FILE_PAGES anyway
  * (resets that failed for a while), the reset is a TRUNCATE. The threshold is half of
  * SQLite's default autocheckpoint, which producers run: below it their checkpoints never
- * start, and so never hold the checkpoint lock that ours needs.
+ * start, and so never hold the checkpoint lock that ours needs; when the relay has fallen
+ * behind and they do, ours tries again every millisecond until it gets that lock.
  * A checkpoint writes no row; a failed one is logged and tried again at the next report.
  */
 #include "config.h"
