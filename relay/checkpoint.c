@@ -61,20 +61,11 @@ struct checkpoint {
 	int failing;                /* the last checkpoint failed (it was logged) */
 };
 
-static int64_t
-checkpoint_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int
 checkpoint_busy(void *arg, int count)
 {
 	struct checkpoint_busy *b = arg;
-	int64_t now = checkpoint_now_us();
+	int64_t now = util_monotonic_us();
 	struct timespec pause = { 0, 0 };
 
 	if (count == 0)
