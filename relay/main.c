@@ -389,8 +389,8 @@ main_run(struct main_args *a, struct conf *cf)
 	char *cause = NULL;
 	int status, lock_fd = -1;
 
-	/* One connection, used by this thread only (the metrics thread never touches
-	 * SQLite): no mutex per call, no global memory statistics. Before any other call;
+	/* Each connection is used by one thread only (this one's by the loop, the checkpoint
+	 * thread's by it; the metrics thread never touches SQLite): no mutex per call, no global memory statistics. Before any other call;
 	 * SQLITE_MISUSE if SQLite was already initialized, and then it keeps its defaults. */
 	sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
@@ -412,6 +412,10 @@ main_run(struct main_args *a, struct conf *cf)
 		store_close(st);
 		close(lock_fd);
 		return EXIT_RUNTIME;
+	}
+	if (store_take_checkpoints(st, &cause) != 0) {
+		log_warn("%s (SQLite's own checkpoints go on)", cause);
+		free(cause);
 	}
 	wake = wake_open(cf->database, main_signal_pipe[0]);
 	log_info("outboxd %s relaying %s (%zu sink%s, batch %d)", PACKAGE_VERSION, cf->database,

@@ -15,6 +15,7 @@
 
 #include <sqlite3.h>
 
+#include "checkpoint.h"
 #include "outbox.h"
 #include "store.h"
 #include "util.h"
@@ -146,7 +147,12 @@ struct store {
 	outbox *ob;
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STORE_NSTMT];
+	struct checkpoint *ckpt;     /* store_take_checkpoints: the checkpoint thread */
+	struct checkpoint_busy busy; /* and the connection's busy handler */
 };
+
+/* How long the relay waits for a lock in all (ms): liboutbox's busy timeout. */
+#define STORE_BUSY_MS 5000
 
 static int
 store_error(struct store *st, char **cause, const char *what)
@@ -224,10 +230,36 @@ store_close(struct store *st)
 
 	if (st == NULL)
 		return;
+	checkpoint_stop(st->ckpt);
 	for (i = 0; i < STORE_NSTMT; i++)
 		sqlite3_finalize(st->stmt[i]);
 	outbox_close(st->ob);
 	free(st);
+}
+
+/* After each commit of the store's connection: tell the checkpoint thread how long the
+ * WAL is. */
+static int
+store_wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	(void)db;
+	(void)name;
+	checkpoint_note(arg, pages);
+	return SQLITE_OK;
+}
+
+int
+store_take_checkpoints(struct store *st, char **cause)
+{
+	const char *path = sqlite3_db_filename(st->db, "main");
+
+	if ((st->ckpt = checkpoint_start(path, cause)) == NULL)
+		return -1;
+	/* Replaces the autocheckpoint, which is a WAL hook too. */
+	sqlite3_wal_hook(st->db, store_wal_hook, st->ckpt);
+	st->busy.limit_ms = STORE_BUSY_MS;
+	sqlite3_busy_handler(st->db, checkpoint_busy, &st->busy);
+	return 0;
 }
 
 /* Reset and clear a statement for its next use. */

@@ -59,6 +59,15 @@ int store_open(struct store **out, const char *path, enum store_error *kind, cha
 int store_adopt(struct store **out, outbox *ob, char **cause);
 void store_close(struct store *st);
 
+/*
+ * For the relay, under producer load: the store's connection stops running checkpoints on
+ * its commits (they fsync on the loop's path) and hands them to a thread with a connection
+ * of its own (checkpoint.c), which also keeps the WAL from growing without bound; and it
+ * waits for the write lock with a fine busy handler (5 s in all, as before) rather than
+ * SQLite's 1 to 25 ms sleeps. On failure nothing changed: SQLite's checkpoints go on.
+ */
+int store_take_checkpoints(struct store *st, char **cause);
+
 /* Create or update a sink's row; return its cursor. A new row starts before the first
  * event, or with latest after the last one committed. */
 int store_sink_register(struct store *st, const char *name, const char *type,

@@ -180,10 +180,16 @@ util_now_ms(void)
 int64_t
 util_monotonic_ms(void)
 {
+	return util_monotonic_us() / 1000;
+}
+
+int64_t
+util_monotonic_us(void)
+{
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 double

@@ -39,6 +39,7 @@ size_t util_json_compact(const char *json, size_t len, char *out);
 
 int64_t util_now_ms(void);       /* wall clock, unix milliseconds */
 int64_t util_monotonic_ms(void); /* for timeouts */
+int64_t util_monotonic_us(void);
 double util_monotonic_seconds(void); /* for measuring */
 
 #endif

@@ -94,15 +94,6 @@ wake_drain(struct wake *w)
 	return ours;
 }
 
-static int64_t
-wake_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /*
  * Events about other files in the directory (an application's log next to its database)
  * do not end the sleep: waking on each of them made the loop run a pass of queries per
@@ -111,7 +102,7 @@ wake_now_us(void)
 int
 wake_wait(struct wake *w, int64_t timeout_us)
 {
-	int64_t deadline = wake_now_us() + timeout_us, left = timeout_us;
+	int64_t deadline = util_monotonic_us() + timeout_us, left = timeout_us;
 	struct timespec ts;
 	struct pollfd fds[2];
 	nfds_t n = 0;
@@ -136,7 +127,7 @@ wake_wait(struct wake *w, int64_t timeout_us)
 			return 1;
 		if (extra >= 0 && fds[extra].revents != 0)
 			return 0;
-		if ((left = deadline - wake_now_us()) <= 0)
+		if ((left = deadline - util_monotonic_us()) <= 0)
 			return 0;
 	}
 }

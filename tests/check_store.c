@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -464,6 +465,55 @@ START_TEST(test_read_compact_like_json)
 }
 END_TEST
 
+/* The relay's checkpoints (store_take_checkpoints, relay/checkpoint.c): a producer that
+ * runs no checkpoint of its own commits thousands of times between the relay's commits,
+ * and the WAL file still ends up bounded, without the relay's connection checkpointing
+ * (its autocheckpoint is off). Without the thread the file would hold every frame. */
+START_TEST(test_checkpoints_bound_the_wal)
+{
+	char path[PATH_MAX + 64], wal[PATH_MAX + 72];
+	sqlite3 *db, *producer;
+	struct store *st = check_store_open("ckpt", &db);
+	char *cause = NULL;
+	int64_t cursor = 0;
+	struct stat sb;
+	int i, moved, tries;
+
+	snprintf(path, sizeof path, "%s/ckpt.db", check_root);
+	snprintf(wal, sizeof wal, "%s-wal", path);
+	ck_assert_msg(store_take_checkpoints(st, &cause) == 0, "%s", cause);
+	ck_assert_msg(store_sink_register(st, "s", "stdout", NULL, "", 0, &cursor, &cause) == 0,
+	    "%s", cause);
+	ck_assert_int_eq(sqlite3_open(path, &producer), SQLITE_OK);
+	sqlite3_busy_timeout(producer, 5000);
+	check_exec(producer, "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0");
+	for (i = 0; i < 3000; i++) {
+		check_exec(producer, "INSERT INTO outbox(name, payload) VALUES ('t', '{}')");
+		if (i % 20 == 19) {
+			ck_assert_int_eq(store_record(st, "s", cursor, cursor + 20, NULL, 0, &moved,
+			    &cause), 0);
+			cursor += 20;
+		}
+	}
+	/* 3000 commits of 2 or 3 frames: some 30 MB without checkpoints. The thread works
+	 * on its own time: let the relay commit until it has caught up. */
+	for (tries = 0; tries < 1000; tries++) {
+		ck_assert_int_eq(stat(wal, &sb), 0);
+		if (sb.st_size <= 2000 * 4096 + 2000 * 24 + 32)
+			break;
+		check_exec(producer, "INSERT INTO outbox(name, payload) VALUES ('t', '{}')");
+		ck_assert_int_eq(store_record(st, "s", cursor, cursor + 1, NULL, 0, &moved,
+		    &cause), 0);
+		cursor++;
+		usleep(10000);
+	}
+	ck_assert_msg(sb.st_size <= 2000 * 4096 + 2000 * 24 + 32, "WAL of %lld bytes",
+	    (long long)sb.st_size);
+	sqlite3_close(producer);
+	store_close(st);
+}
+END_TEST
+
 static Suite *
 check_store_suite(void)
 {
@@ -479,6 +529,7 @@ check_store_suite(void)
 	tcase_add_test(tc, test_rewind);
 	tcase_add_test(tc, test_sink_remove);
 	tcase_add_test(tc, test_read_compact_like_json);
+	tcase_add_test(tc, test_checkpoints_bound_the_wal);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;
