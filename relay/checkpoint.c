@@ -1,7 +1,7 @@
 /*
  * checkpoint.c: the relay's WAL checkpoints, off the loop's path.
  *
- * Why (issue 16, docs/performance-latency.md): behind producers committing thousands of
+ * Why (issue 16, docs/performance.md): behind producers committing thousands of
  * times a second, the relay's bookkeeping commit ran SQLite's autocheckpoint, fsyncs
  * included, on the loop's path; and the WAL starts over only when a checkpoint has copied
  * every frame and no reader still uses the WAL, a moment that a relay reading without

@@ -373,7 +373,7 @@ class HttpCase(BrokerCase):
             self.assertEqual(ce["data"], json.loads(ev["payload"]))
         self.assertEqual(got[0].json()["traceparent"], "00-abc")
         self.assertEqual(got[0].json()["tenant"], 7)
-        # data holds the payload's bytes as the producer wrote them (SQLite's json()).
+        # data holds the payload's bytes as the producer wrote them, made compact.
         self.assertTrue(got[0].body.endswith(b',"data":{"user":{"_id":"42"},"n":1.50}}'))
         self.assertEqual(log.count('header "Bad_Name" is not a CloudEvents extension'), 1)
 

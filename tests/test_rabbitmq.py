@@ -147,7 +147,7 @@ class TestDelivery(RabbitCase):
                 self.assertEqual(h.pop("cloudEvents_traceparent"), "00-abc")
                 self.assertEqual(h.pop("cloudEvents_tenant"), 7)
             self.assertEqual(h, {})     # no data, no datacontenttype, no Bad_Name
-        # The payload's bytes as the producer wrote them (SQLite's json()).
+        # The payload's bytes as the producer wrote them, made compact.
         self.assertEqual(got[0][1], b'{"user":{"_id":"42"},"n":1.50}')
         self.assertEqual(log.count('header "Bad_Name" is not a CloudEvents extension'), 1)
         self.assertEqual(self.db.retry_rows(), [])
