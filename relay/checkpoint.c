@@ -183,7 +183,7 @@ checkpoint_open(struct checkpoint *ck, const char *path, char **cause)
 		sqlite3_finalize(s);
 		return -1;
 	}
-	ck->wal_max = (off_t)sqlite3_column_int64(s, 0) * CHECKPOINT_FILE_PAGES;
+	ck->wal_max = (off_t)sqlite3_column_int64(s, 0) * (off_t)CHECKPOINT_FILE_PAGES;
 	sqlite3_finalize(s);
 	ck->wal_path = xstrdup(sqlite3_filename_wal(sqlite3_db_filename(ck->db, "main")));
 	ck->busy.limit_ms = CHECKPOINT_WAIT_MS;

@@ -39,7 +39,10 @@ envelope_put_string(struct envelope_buf *b, const char *s)
 			*o++ = '\\';
 			*o++ = (char)c;
 		} else {
-			memcpy(o, "\\u00", 4);
+			o[0] = '\\';
+			o[1] = 'u';
+			o[2] = '0';
+			o[3] = '0';
 			o[4] = hex[c >> 4];
 			o[5] = hex[c & 0xf];
 			o += 6;

@@ -435,7 +435,7 @@ static int
 sink_redis_append(struct sink_redis *sr, struct sink_message *m, size_t *bytes)
 {
 	const char *argv[8];
-	size_t argvlen[8], plen = strlen(sr->o->key_prefix), klen;
+	size_t argvlen[8], plen = strlen(sr->o->key_prefix), klen, len;
 	int argc = 0, i;
 
 	if (sr->o->mode == SINK_REDIS_STREAM)
@@ -466,8 +466,9 @@ sink_redis_append(struct sink_redis *sr, struct sink_message *m, size_t *bytes)
 		argvlen[i] = argv[i] == sr->key ? klen : strlen(argv[i]);
 	argv[argc] = m->envelope;
 	argvlen[argc++] = m->envelope_len;
-	if (redisAppendFormattedCommand(sr->c, sr->cmd, sink_redis_format(sr, argc, argv,
-	    argvlen)) != REDIS_OK)
+	/* Formatted first: it may move sr->cmd. */
+	len = sink_redis_format(sr, argc, argv, argvlen);
+	if (redisAppendFormattedCommand(sr->c, sr->cmd, len) != REDIS_OK)
 		abort(); /* only on out of memory */
 	*bytes += m->envelope_len + klen + 64;
 	return 0;
