@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +18,10 @@
 
 static enum log_level log_level = LOG_LEVEL_INFO;
 static enum log_format log_format = LOG_FORMAT_TEXT;
-static FILE *log_file;     /* NULL: stderr */
+static FILE *log_file;     /* NULL: stderr; under log_lock */
+/* Other threads log too (checkpoints, metrics): a reopen must not close the file under
+ * a line being written. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static char *log_path;
 
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
@@ -58,9 +62,11 @@ log_open(const char *path)
 	FILE *f;
 
 	if (path == NULL) {
+		pthread_mutex_lock(&log_lock);
 		if (log_file != NULL)
 			fclose(log_file);
 		log_file = NULL;
+		pthread_mutex_unlock(&log_lock);
 		free(log_path);
 		log_path = NULL;
 		return 0;
@@ -68,9 +74,11 @@ log_open(const char *path)
 	if ((f = fopen(path, "a")) == NULL)
 		return -1;
 	setvbuf(f, NULL, _IOLBF, 0);
+	pthread_mutex_lock(&log_lock);
 	if (log_file != NULL)
 		fclose(log_file);
 	log_file = f;
+	pthread_mutex_unlock(&log_lock);
 	if (log_path != path) {
 		free(log_path);
 		log_path = strdup(path);
@@ -128,7 +136,7 @@ log_json(FILE *out, const char *stamp, long ms, enum log_level level, const char
 void
 log_msg(enum log_level level, const char *fmt, ...)
 {
-	FILE *out = log_file != NULL ? log_file : stderr;
+	FILE *out;
 	struct timespec ts;
 	struct tm tm;
 	char stamp[32], *msg = NULL;
@@ -144,14 +152,15 @@ log_msg(enum log_level level, const char *fmt, ...)
 	if (vasprintf(&msg, fmt, ap) < 0)
 		msg = NULL;
 	va_end(ap);
-	flockfile(out);
+	pthread_mutex_lock(&log_lock);
+	out = log_file != NULL ? log_file : stderr;
 	if (log_format == LOG_FORMAT_JSON)
 		log_json(out, stamp, ts.tv_nsec / 1000000L, level, msg != NULL ? msg : fmt);
 	else
 		fprintf(out, "%s.%03ldZ outboxd[%ld] %s: %s\n", stamp, ts.tv_nsec / 1000000L,
 		    (long)getpid(), log_names[level], msg != NULL ? msg : fmt);
 	fflush(out);
-	funlockfile(out);
+	pthread_mutex_unlock(&log_lock);
 	free(msg);
 	errno = saved;
 }

@@ -59,6 +59,32 @@ class TestReload(BrokerCase):
             out.setdefault(m["channel"], []).append(json.loads(m["data"])["data"]["i"])
         return out
 
+    def test_sighup_reopens_the_log_file(self):
+        """logrotate's way: the log file is renamed, SIGHUP, and the relay writes to a new
+        file at the path; lines written meanwhile went to the renamed one."""
+        path = self.tmp.join("outboxd.log")
+
+        def text(p):
+            if not os.path.exists(p):
+                return ""
+            with open(p) as f:
+                return f.read()
+
+        relay = self.relay(self.config({"one": self.redis_sink("one")}),
+                           args=["--log-file", path])
+        relay.start()
+        wait_for(lambda: "relaying" in text(path), 10,
+                 what="the relay's first lines in its log file")
+        os.rename(path, path + ".1")
+        relay.signal(signal.SIGHUP)
+        wait_for(lambda: "configuration reloaded" in text(path), 10,
+                 what="the reload's line in a new log file")
+        self.assertNotIn("configuration reloaded", text(path + ".1"))
+        self.assertIn("relaying", text(path + ".1"))
+        # Still relaying after the reopen.
+        self.db.insert("after.rotate", "{\"i\":0}")
+        wait_for(lambda: len(self.sub.received()) == 1, 10, what="the event after SIGHUP")
+
     def test_reload_under_load_loses_nothing(self):
         relay = self.relay(self.config({"one": self.redis_sink("one"),
                                         "two": self.redis_sink("two")}))
