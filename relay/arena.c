@@ -31,7 +31,7 @@ arena_block_new(size_t size)
 void *
 arena_alloc(struct arena *a, size_t n)
 {
-	const size_t align = sizeof(max_align_t);
+	const size_t align = _Alignof(max_align_t);
 	struct arena_block *b = a->used;
 	void *p;
 

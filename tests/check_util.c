@@ -252,7 +252,7 @@ START_TEST(test_arena)
 		 * its bytes while the others are made, and is aligned for any type. */
 		for (i = 0; i < 2000; i++) {
 			p[i] = arena_alloc(&a, (size_t)(i % 97) + 1);
-			ck_assert_uint_eq((uintptr_t)p[i] % sizeof(max_align_t), 0);
+			ck_assert_uint_eq((uintptr_t)p[i] % _Alignof(max_align_t), 0);
 			memset(p[i], 'a' + i % 26, (size_t)(i % 97) + 1);
 			if (i == 1000)
 				huge = arena_strndup(&a, big, sizeof big - 1);
