@@ -561,9 +561,10 @@ relay_add_message(struct relay *r, const struct relay_sink *rs, size_t m,
 
 /*
  * While the broker works on the last run of a full batch, read the batch after it (what
- * the sink's next pass reads, if the whole run is delivered). Only reads: which of those
- * events are published, held behind a key or filtered out is decided when they are
- * gathered, after this batch's outcomes are recorded.
+ * the sink's next pass reads, if the whole run is delivered) and build its names and
+ * envelopes. Nothing more: which of those events are published, held behind a key or
+ * filtered out is decided when they are gathered, after this batch's outcomes are
+ * recorded.
  */
 static void
 relay_read_ahead(void *arg)
@@ -572,7 +573,6 @@ relay_read_ahead(void *arg)
 	struct relay_sink *rs = r->ahead_for;
 	double t0 = util_monotonic_seconds();
 	char *cause = NULL;
-
 	int i;
 
 	if (rs->ahead.events == NULL)
