@@ -21,8 +21,9 @@ void checkpoint_stop(struct checkpoint *ck);
 void checkpoint_note(struct checkpoint *ck, int pages);
 
 /*
- * A busy handler that tries again after 50 us, doubling up to 1 ms, for limit_ms in all:
- * SQLite's own (sqlite3_busy_timeout) sleeps 1, 2, 5, 10, 15, 20, 25 ms between tries.
+ * A busy handler that tries again after 50 us, 100 us, then every 200 us, for limit_ms in
+ * all: SQLite's own (sqlite3_busy_timeout) sleeps 1, 2, 5, 10, 15, 20, 25 ms between
+ * tries.
  * arg is a struct checkpoint_busy, one per connection.
  */
 struct checkpoint_busy {
