@@ -58,7 +58,7 @@ struct checkpoint {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	int stop;                   /* under lock */
-	int pages;                  /* under lock: last report past the threshold, 0 none */
+	int due;                    /* under lock: a report past the threshold came */
 	sqlite3 *db;                /* the thread's alone once started */
 	struct checkpoint_busy busy;
 	char *wal_path;
@@ -151,7 +151,7 @@ checkpoint_main(void *arg)
 
 	pthread_mutex_lock(&ck->lock);
 	for (;;) {
-		while (!ck->stop && ck->pages == 0)
+		while (!ck->stop && !ck->due)
 			pthread_cond_wait(&ck->cond, &ck->lock);
 		/*
 		 * Past SQLite's default autocheckpoint (a relay that fell behind its reports),
@@ -170,7 +170,7 @@ checkpoint_main(void *arg)
 		if (ck->stop)
 			break;
 		/* Reports made meanwhile may count frames from before the reset. */
-		ck->pages = 0;
+		ck->due = 0;
 	}
 	pthread_mutex_unlock(&ck->lock);
 	return NULL;
@@ -201,6 +201,15 @@ checkpoint_open(struct checkpoint *ck, const char *path, char **cause)
 	return 0;
 }
 
+/* What checkpoint_open made, and ck. */
+static void
+checkpoint_free(struct checkpoint *ck)
+{
+	sqlite3_close(ck->db);
+	free(ck->wal_path);
+	free(ck);
+}
+
 struct checkpoint *
 checkpoint_start(const char *path, char **cause)
 {
@@ -210,9 +219,7 @@ checkpoint_start(const char *path, char **cause)
 	int rc;
 
 	if (checkpoint_open(ck, path, cause) != 0) {
-		sqlite3_close(ck->db);
-		free(ck->wal_path);
-		free(ck);
+		checkpoint_free(ck);
 		return NULL;
 	}
 	pthread_mutex_init(&ck->lock, NULL);
@@ -229,9 +236,7 @@ checkpoint_start(const char *path, char **cause)
 		*cause = xasprintf("checkpoints: cannot start a thread: %s", strerror(rc));
 		pthread_cond_destroy(&ck->cond);
 		pthread_mutex_destroy(&ck->lock);
-		sqlite3_close(ck->db);
-		free(ck->wal_path);
-		free(ck);
+		checkpoint_free(ck);
 		return NULL;
 	}
 	return ck;
@@ -251,9 +256,7 @@ checkpoint_stop(struct checkpoint *ck)
 	    ck->busy_runs);
 	pthread_cond_destroy(&ck->cond);
 	pthread_mutex_destroy(&ck->lock);
-	sqlite3_close(ck->db);
-	free(ck->wal_path);
-	free(ck);
+	checkpoint_free(ck);
 }
 
 void
@@ -262,7 +265,7 @@ checkpoint_note(struct checkpoint *ck, int pages)
 	if (pages < CHECKPOINT_PAGES)
 		return;
 	pthread_mutex_lock(&ck->lock);
-	ck->pages = pages;
+	ck->due = 1;
 	pthread_cond_signal(&ck->cond);
 	pthread_mutex_unlock(&ck->lock);
 }

@@ -390,8 +390,9 @@ main_run(struct main_args *a, struct conf *cf)
 	int status, lock_fd = -1;
 
 	/* Each connection is used by one thread only (this one's by the loop, the checkpoint
-	 * thread's by it; the metrics thread never touches SQLite): no mutex per call, no global memory statistics. Before any other call;
-	 * SQLITE_MISUSE if SQLite was already initialized, and then it keeps its defaults. */
+	 * thread's by it; the metrics thread never touches SQLite): no mutex per call, no
+	 * global memory statistics. Before any other call; SQLITE_MISUSE if SQLite was
+	 * already initialized, and then it keeps its defaults. */
 	sqlite3_config(SQLITE_CONFIG_MULTITHREAD);
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	/* Open (and so check) the database first, so that no lock file is left next to a

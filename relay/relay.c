@@ -531,11 +531,12 @@ relay_build(const struct relay_sink *rs, struct relay_batch *b, int i, int retry
 	return built;
 }
 
-/* A batch was read into b: nothing of it is built yet. */
+/* n events were read into b: nothing of them is built yet. */
 static void
-relay_batch_read(struct relay_batch *b)
+relay_batch_read(struct relay_batch *b, int n)
 {
-	memset(b->built, 0, (size_t)b->n * sizeof *b->built);
+	b->n = n;
+	memset(b->built, 0, (size_t)n * sizeof *b->built);
 }
 
 /* Make message m for event ev, as built. */
@@ -573,17 +574,17 @@ relay_read_ahead(void *arg)
 	struct relay_sink *rs = r->ahead_for;
 	double t0 = util_monotonic_seconds();
 	char *cause = NULL;
-	int i;
+	int i, n = 0;
 
 	if (rs->ahead.events == NULL)
 		relay_batch_alloc(&rs->ahead, r->limit);
 	arena_reset(&rs->ahead.text);
 	rs->ahead_after = r->ahead_from;
-	rs->ahead_ready = store_read_new(r->st, r->ahead_from, r->limit, rs->ahead.events,
-	    &rs->ahead.n, &rs->ahead.text, &cause) == 0 && rs->ahead.n > 0;
+	rs->ahead_ready = store_read_new(r->st, r->ahead_from, r->limit, rs->ahead.events, &n,
+	    &rs->ahead.text, &cause) == 0 && n > 0;
 	if (rs->ahead_ready) {
-		relay_batch_read(&rs->ahead);
-		for (i = 0; i < rs->ahead.n; i++)
+		relay_batch_read(&rs->ahead, n);
+		for (i = 0; i < n; i++)
 			relay_build(rs, &rs->ahead, i, 0);
 	}
 	if (cause != NULL) {
@@ -726,8 +727,7 @@ relay_retries(struct relay *r, struct relay_sink *rs)
 		free(cause);
 		return -1;
 	}
-	r->cur.n = n;
-	relay_batch_read(&r->cur);
+	relay_batch_read(&r->cur, n);
 	for (i = 0; i < (size_t)n; i++)
 		relay_add_message(r, rs, i, &r->cur.events[i], relay_build(rs, &r->cur, (int)i, 1));
 	broken = relay_publish(r, rs, (size_t)n);
@@ -872,8 +872,7 @@ relay_new_events(struct relay *r, struct relay_sink *rs)
 		free(cause);
 		return -1;
 	} else {
-		r->cur.n = n;
-		relay_batch_read(&r->cur);
+		relay_batch_read(&r->cur, n);
 	}
 	rs->ahead_ready = 0;
 	relay_keyset_clear(&r->waiting);

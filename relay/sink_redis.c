@@ -384,7 +384,6 @@ sink_redis_connect(struct sink *sk, char **cause)
 
 /* ---- publishing -------------------------------------------------------------------- */
 
-/* Append the command for m; -1 (m rejected) if its channel does not fit. */
 /* "<mark><n>\r\n" at p (a RESP array or bulk header); returns its length. */
 static size_t
 sink_redis_put_header(char *p, char mark, size_t n)
@@ -431,6 +430,7 @@ sink_redis_format(struct sink_redis *sr, int argc, const char *const *argv,
 	return len;
 }
 
+/* Append the command for m; -1 (m rejected) if its channel does not fit. */
 static int
 sink_redis_append(struct sink_redis *sr, struct sink_message *m, size_t *bytes)
 {

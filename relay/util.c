@@ -195,10 +195,7 @@ util_monotonic_us(void)
 double
 util_monotonic_seconds(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)util_monotonic_us() / 1e6;
 }
 
 char *
