@@ -711,6 +711,13 @@ class BrokerCase(unittest.TestCase):
         self.addCleanup(self.finish_relay, r)
         return r
 
+    def relay_env(self, config, args=(), **env):
+        """A relay whose environment has no OUTBOXD_* variable but those in env."""
+        r = self.relay(config, args)
+        r.env = {k: v for k, v in os.environ.items() if not k.startswith("OUTBOXD_")}
+        r.env.update(env)
+        return r
+
     def finish_relay(self, r):
         if r.proc is not None:
             r.stop()

@@ -187,10 +187,8 @@ class TestConfig(MqttCase):
         self.broker.start()
         self.db.insert("a")
         url = "mqtt://relay@127.0.0.1:%d" % self.broker.port
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OUTBOXD_")}
-        relay = self.relay(None, ["--db", self.db.path, "--mqtt", url])
-        relay.env = dict(env, OUTBOXD_MQTT_PASSWORD="pw-secret")
-        rc, log = relay.once()
+        rc, log = self.relay_env(None, ["--db", self.db.path, "--mqtt", url],
+                                 OUTBOXD_MQTT_PASSWORD="pw-secret").once()
         self.assertEqual(rc, 0, log)
         self.assertNotIn("pw-secret", log)
         self.assertNotIn("holds a password", log)
@@ -198,9 +196,8 @@ class TestConfig(MqttCase):
         self.assertEqual(c.execute("SELECT count(*) FROM outbox_backlog").fetchone()[0], 0)
         c.close()
         self.db.insert("b")
-        relay = self.relay(None, ["--db", self.db.path, "--mqtt", url])
-        relay.env = dict(env, OUTBOXD_MQTT_PASSWORD="wrong-pw")
-        rc, log = relay.once()
+        rc, log = self.relay_env(None, ["--db", self.db.path, "--mqtt", url],
+                                 OUTBOXD_MQTT_PASSWORD="wrong-pw").once()
         self.assertEqual(rc, EXIT_UNREACHABLE, log)
         self.assertNotIn("wrong-pw", log)
         self.assertIn("refused", log)

@@ -260,24 +260,21 @@ class TestConfigAndSecrets(NatsCase):
         self.nats.stream_create("EVENTS", ["user.>"])
         self.db.insert("user.login")
         url = "nats://relay@127.0.0.1:%d" % self.nats.port
-        env = {k: v for k, v in os.environ.items() if not k.startswith("OUTBOXD_")}
-        relay = self.relay(None, ["--db", self.db.path, "--nats", url])
-        relay.env = dict(env, OUTBOXD_NATS_PASSWORD="s3cret-pw")
-        rc, log = relay.once()
+        rc, log = self.relay_env(None, ["--db", self.db.path, "--nats", url],
+                                 OUTBOXD_NATS_PASSWORD="s3cret-pw").once()
         self.assertEqual(rc, 0, log)
         self.assertNotIn("s3cret-pw", log)
         self.assertNotIn("holds a password", log)
         self.assertEqual(self.nats.stream_count("EVENTS"), 1)
-        relay = self.relay(None, ["--db", self.db.path, "--nats", url])
-        relay.env = dict(env, OUTBOXD_NATS_PASSWORD="wrong-pw")
+        relay = self.relay_env(None, ["--db", self.db.path, "--nats", url],
+                               OUTBOXD_NATS_PASSWORD="wrong-pw")
         self.db.insert("user.login")
         rc, log = relay.once()
         self.assertEqual(rc, EXIT_UNREACHABLE, log)
         self.assertNotIn("wrong-pw", log)
         # Without a user anywhere, the password is refused with a hint.
-        relay = self.relay(None, ["--db", self.db.path, "--nats", self.nats.url()])
-        relay.env = dict(env, OUTBOXD_NATS_PASSWORD="s3cret-pw")
-        rc, log = relay.once()
+        rc, log = self.relay_env(None, ["--db", self.db.path, "--nats", self.nats.url()],
+                                 OUTBOXD_NATS_PASSWORD="s3cret-pw").once()
         self.assertEqual(rc, EXIT_CONFIG, log)
         self.assertIn("a password is given without a user (user, or nats://user@host", log)
 

@@ -48,22 +48,11 @@ def ps_args(pid):
                           text=True, check=True).stdout
 
 
-def env_with(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("OUTBOXD_")}
-    env.update(extra)
-    return env
-
-
 class SecurityCase(BrokerCase):
     def setUp(self):
         self.tmp = TempDir("security")
         self.addCleanup(self.tmp.cleanup)
         self.db = OutboxDB(self.tmp.join("app.db"))
-
-    def relay_env(self, config, args=(), **env):
-        r = self.relay(config, args)
-        r.env = env_with(**env)
-        return r
 
     def assert_no_secret(self, text, *secrets):
         for s in secrets:
