@@ -11,8 +11,7 @@
  * WAL's length after each of its commits through a WAL hook (checkpoint_note). Past
  * CHECKPOINT_PAGES, this thread, on a connection of its own that no other thread touches,
  * runs a PASSIVE checkpoint (copies the frames and fsyncs, holding no lock that a writer
- * or reader waits for), then, if the WAL is still CHECKPOINT_RESTART_PAGES long, a
- * RESTART one: it takes the write lock, copies the few
+ * or reader waits for), then a RESTART one: it takes the write lock, copies the few
  * frames committed meanwhile, waits for the readers to leave the WAL (CHECKPOINT_WAIT_MS
  * at most, polling finely) and lets the next commit write the WAL from its start. So the
  * WAL stays near CHECKPOINT_PAGES, and producers are held off for one short checkpoint.
@@ -41,11 +40,6 @@
 
 /* Checkpoint when the WAL passes this many frames. */
 #define CHECKPOINT_PAGES 500
-/* After the PASSIVE one, a RESTART only if the WAL still has this many frames: a WAL that
- * a writer started over meanwhile (or nearly) is left alone, and producers are held off
- * half as often (loaded p99 5.5 -> 3.0 ms, WAL peak unchanged; 1000 frames: 3.8 ms and
- * 7 MB). */
-#define CHECKPOINT_RESTART_PAGES (3 * CHECKPOINT_PAGES / 2)
 /* Empty the WAL file when it is larger than this many pages. */
 #define CHECKPOINT_FILE_PAGES (4 * CHECKPOINT_PAGES)
 /* How long a RESTART may hold off writers while it waits for readers (ms). */
@@ -65,7 +59,6 @@ struct checkpoint {
 	off_t wal_max;              /* CHECKPOINT_FILE_PAGES in bytes */
 	long runs, busy_runs;       /* for the log line at the end */
 	int failing;                /* the last checkpoint failed (it was logged) */
-	int frames;                 /* the WAL's length after the last checkpoint */
 };
 
 int
@@ -95,7 +88,6 @@ checkpoint_run(struct checkpoint *ck, int mode, const char *name)
 
 	rc = sqlite3_wal_checkpoint_v2(ck->db, NULL, mode, &log_frames, &done);
 	ck->runs++;
-	ck->frames = log_frames;
 	if (rc == SQLITE_BUSY) {
 		ck->busy_runs++;
 		log_debug("checkpoint (%s): the database was busy; %d of %d frames copied", name,
@@ -124,8 +116,6 @@ checkpoint_reset(struct checkpoint *ck)
 		return 1;
 	if (stat(ck->wal_path, &sb) == 0 && sb.st_size > ck->wal_max)
 		return checkpoint_run(ck, SQLITE_CHECKPOINT_TRUNCATE, "truncate");
-	if (ck->frames < CHECKPOINT_RESTART_PAGES)
-		return 0;
 	return checkpoint_run(ck, SQLITE_CHECKPOINT_RESTART, "restart");
 }
 
