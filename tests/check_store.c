@@ -514,6 +514,62 @@ START_TEST(test_checkpoints_bound_the_wal)
 }
 END_TEST
 
+/* A producer's WAL hook: the longest WAL its commits left. */
+static int
+check_wal_pages(void *arg, sqlite3 *db, const char *name, int pages)
+{
+	int *longest = arg;
+
+	(void)db;
+	(void)name;
+	if (pages > *longest)
+		*longest = pages;
+	return SQLITE_OK;
+}
+
+/* Once the relay has reported a long WAL and the thread has reset it, the thread watches
+ * the WAL's length by itself for a while: a relay that commits seldom (short of CPU)
+ * behind producers that commit without pause must not let the WAL grow in between. Here
+ * the relay commits once, then a producer commits 3000 times (some 7,000 frames). */
+START_TEST(test_checkpoints_keep_up_between_reports)
+{
+	char path[PATH_MAX + 64];
+	sqlite3 *db, *producer;
+	struct store *st = check_store_open("watch", &db);
+	char *cause = NULL;
+	int64_t cursor = 0;
+	int i, moved, longest = 0;
+
+	snprintf(path, sizeof path, "%s/watch.db", check_root);
+	ck_assert_msg(store_take_checkpoints(st, &cause) == 0, "%s", cause);
+	ck_assert_msg(store_sink_register(st, "s", "stdout", NULL, "", 0, &cursor, &cause) == 0,
+	    "%s", cause);
+	ck_assert_int_eq(sqlite3_open(path, &producer), SQLITE_OK);
+	sqlite3_busy_timeout(producer, 5000);
+	check_exec(producer, "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0");
+	sqlite3_wal_hook(producer, check_wal_pages, &longest);
+	while (longest < 600)
+		check_exec(producer, "INSERT INTO outbox(name, payload) VALUES ('t', '{}')");
+	ck_assert_int_eq(store_record(st, "s", cursor, cursor + 1, NULL, 0, &moved, &cause), 0);
+	/* The reset: a commit finds a short WAL again. */
+	for (i = 0; i < 5000 && longest >= 600; i++) {
+		longest = 0;
+		check_exec(producer, "INSERT INTO outbox(name, payload) VALUES ('t', '{}')");
+		usleep(1000);
+	}
+	ck_assert_msg(longest < 600, "no reset after the relay's report: %d frames", longest);
+	longest = 0;
+	for (i = 0; i < 3000; i++) {
+		check_exec(producer, "INSERT INTO outbox(name, payload) VALUES ('t', '{}')");
+		usleep(100);
+	}
+	/* The threshold is 500 frames, polled every 2 ms: 2000 leaves room for a slow machine. */
+	ck_assert_msg(longest < 2000, "the WAL reached %d frames", longest);
+	sqlite3_close(producer);
+	store_close(st);
+}
+END_TEST
+
 static Suite *
 check_store_suite(void)
 {
@@ -530,6 +586,7 @@ check_store_suite(void)
 	tcase_add_test(tc, test_sink_remove);
 	tcase_add_test(tc, test_read_compact_like_json);
 	tcase_add_test(tc, test_checkpoints_bound_the_wal);
+	tcase_add_test(tc, test_checkpoints_keep_up_between_reports);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;
