@@ -152,11 +152,17 @@ static void
 sink_nats_open(struct sink *sk)
 {
 	struct sink_nats *sn = xcalloc(1, sizeof *sn);
+	pthread_condattr_t attr;
 
 	sn->o = sk->options;
 	sn->desc = xstrdup(sk->target);
 	pthread_mutex_init(&sn->mu, NULL);
-	pthread_cond_init(&sn->cv, NULL);
+	/* The wait for PubAcks counts on the monotonic clock: a step of the wall clock must
+	 * not stretch it. */
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&sn->cv, &attr);
+	pthread_condattr_destroy(&attr);
 	sk->priv = sn;
 }
 
@@ -241,6 +247,15 @@ sink_nats_options(const struct sink_nats *sn, const char *name, natsOptions *no)
 		s = natsOptions_SetTimeout(no, o->connect_timeout_ms);
 	if (s == NATS_OK)
 		s = natsOptions_SetAllowReconnect(no, false);
+	/*
+	 * Without a write deadline nats.c's socket blocks: once a stopped server leaves the
+	 * kernel's buffers full (a few MB on loopback), a publish call, or the flusher
+	 * holding the connection's lock that every other call takes, waits until the server
+	 * reads again, however long. With one, a write gives up after timeout-ms and nats.c
+	 * shuts the socket, which closes the connection.
+	 */
+	if (s == NATS_OK)
+		s = natsOptions_SetWriteDeadline(no, o->timeout_ms);
 	if (s == NATS_OK && o->user != NULL)
 		s = natsOptions_SetUserInfo(no, o->user, o->password);
 	if (s == NATS_OK && o->token != NULL)
@@ -378,7 +393,12 @@ sink_nats_publish_failed(struct sink_nats *sn, struct sink_message *m, natsStatu
 		return 0;
 	}
 	why = sink_nats_last_error(s);
-	sink_set_status(m, SINK_UNSENT, "%s: %s", sn->desc, why);
+	/* A bare "Timeout" is the write deadline (the stall wait says what it was). */
+	if (s == NATS_TIMEOUT && strcmp(why, natsStatus_GetText(s)) == 0)
+		sink_set_status(m, SINK_UNSENT, "%s: a write did not finish within %d ms "
+		    "(nats.timeout-ms): the server is not reading", sn->desc, sn->o->timeout_ms);
+	else
+		sink_set_status(m, SINK_UNSENT, "%s: %s", sn->desc, why);
 	free(why);
 	return 1;
 }
@@ -403,7 +423,7 @@ sink_nats_wait(struct sink_nats *sn, int *closed)
 		/* Wake up every 50 ms to notice a closed connection. */
 		if (left > 50)
 			left = 50;
-		clock_gettime(CLOCK_REALTIME, &ts);
+		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_nsec += (long)(left % 1000) * 1000000L;
 		ts.tv_sec += (time_t)(left / 1000) + ts.tv_nsec / 1000000000L;
 		ts.tv_nsec %= 1000000000L;

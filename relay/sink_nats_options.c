@@ -49,7 +49,8 @@ static const struct conf_option sink_nats_options[] = {
 	  .min = 1, .max = 3600000, .def = "5000", .help = "connecting to a server" },
 	{ .name = "timeout-ms", .type = OPTION_INT, .offset = O(timeout_ms), .min = 1,
 	  .max = 3600000, .def = "10000",
-	  .help = "waiting for a batch's PubAcks (or a core NATS flush)" },
+	  .help = "waiting for a batch's PubAcks (or a core NATS flush), and for a write "
+	  "to a server that stopped reading" },
 	OPTION_END
 };
 

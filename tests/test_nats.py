@@ -188,6 +188,34 @@ class TestJetStream(NatsCase):
         self.assertEqual(self.db.retry_rows(), [])  # no attempt was counted
         self.assert_stream_has_each_once("EVENTS", self.db.events())
 
+    def test_stalled_server_with_a_full_socket_leaves_messages_unsent(self):
+        """A stopped server stops reading: once the socket's buffers are full, nats.c's
+        writes (the relay's own publish call, or its flusher holding the connection's
+        lock) block. Without a write deadline they blocked until the server came back,
+        and the relay said nothing at all."""
+        self.nats.stream_create("EVENTS", ["user.>"])
+        relay = self.relay(self.config(nats__timeout_ms=300, relay__batch_size=64))
+        relay.start()
+        self.db.insert("user.first")
+        wait_for(lambda: self.db.cursor("nats") == 1, 10, what="the first event")
+        self.nats.pause()
+        try:
+            # 64 x 200 kB: far more than the kernel buffers of a loopback connection.
+            self.db.insert_many([("user.big", {"i": i, "x": "y" * 200000})
+                                 for i in range(64)])
+            try:
+                log = relay.wait_log("(reconnecting)")
+            except AssertionError:
+                raise AssertionError(relay.log())
+        finally:
+            self.nats.resume()
+        self.assertIn("jetstream subject {name}: a write did not finish within 300 ms "
+                      "(nats.timeout-ms): the server is not reading (reconnecting)", log)
+        top = self.db.max_seq()
+        wait_for(lambda: self.db.cursor("nats") == top, 30, what="delivery after the stall")
+        self.assertEqual(self.db.retry_rows(), [])  # no attempt was counted
+        self.assert_stream_has_each_once("EVENTS", self.db.events())
+
     def test_unreachable_server_once(self):
         self.nats.stop()
         self.db.insert("user.login")
