@@ -81,7 +81,7 @@ checkpoint_busy(void *arg, int count)
 
 	if (count == 0)
 		b->since_us = now;
-	if (now - b->since_us >= (int64_t)b->limit_ms * 1000)
+	if (b->no_wait || now - b->since_us >= (int64_t)b->limit_ms * 1000)
 		return 0;
 	pause.tv_nsec = count < 2 ? 50000L << count : 200000L;
 	nanosleep(&pause, NULL);

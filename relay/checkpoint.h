@@ -28,6 +28,7 @@ void checkpoint_note(struct checkpoint *ck, int pages);
  */
 struct checkpoint_busy {
 	int limit_ms;
+	int no_wait;        /* give up at once (store_record without waiting) */
 	int64_t since_us;   /* when the current wait began */
 };
 int checkpoint_busy(void *arg, int count);

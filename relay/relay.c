@@ -6,7 +6,11 @@
  * Guarantees kept here:
  * - An event counts as handed off only after the sink said so; the cursor moves in the
  *   same transaction that records the failures, so a crash at any point publishes the
- *   last batch again at worst (at-least-once).
+ *   last batch again at worst (at-least-once). A batch with nothing to record but the
+ *   cursor's move does not wait for a write lock that a producer or a checkpoint holds:
+ *   its move goes into the next batch's transaction, or is written (waiting) before the
+ *   loop sleeps and at the latest after RECORD_DEFER_MS; a crash meanwhile publishes
+ *   those batches again, as it would have before their transaction.
  * - A broker outage (SINK_UNSENT) never costs an event an attempt: the cursor stops just
  *   before the first unsent event, and the sink is reconnected with backoff.
  * - Ordering keys: two events with the same key are never in flight together (a batch is
@@ -36,6 +40,8 @@
 #define TROUBLE_MS 100
 /* With --once, give up after this many passes in a row that broke. */
 #define ONCE_MAX_BROKEN 5
+/* A cursor's move that found the write lock taken waits at most this long (ms). */
+#define RECORD_DEFER_MS 100
 /* Read the backlog gauges from the database at most this often (ms). */
 #define WATCH_REFRESH_MS 1000
 
@@ -69,6 +75,8 @@ struct relay_sink {
 	struct sink *sk;
 	struct filter *filter;    /* NULL: every event */
 	int64_t cursor;
+	int64_t recorded;         /* the cursor as written; behind cursor while a move waits */
+	int64_t record_by;        /* monotonic ms by which that move is written; 0: none */
 	int failures;             /* consecutive failed connects */
 	int drops;                /* connections lost since the last clean publish */
 	int64_t reconnect_at;     /* monotonic ms */
@@ -206,6 +214,7 @@ relay_register(struct relay *r, struct relay_sink *rs)
 	}
 	if (pause_ms != 0)
 		log_info("sink %s: registered", rs->sk->name);
+	rs->recorded = rs->cursor;
 	return 0;
 }
 
@@ -671,19 +680,34 @@ relay_log_rejections(const struct relay_sink *rs, const struct store_outcome *ou
 		    last[0]->error);
 }
 
+/*
+ * Record the batch up to to with its nout outcomes (see the top of the file). Unless
+ * wait, a move of the cursor alone does not wait for the write lock (until its
+ * RECORD_DEFER_MS have passed): it is left for the next call. 0 if recorded or left.
+ */
 static int
-relay_record(struct relay *r, struct relay_sink *rs, int64_t to, size_t nout)
+relay_record(struct relay *r, struct relay_sink *rs, int64_t to, size_t nout, int wait)
 {
+	int64_t now = util_monotonic_ms();
 	char *cause = NULL;
-	int moved;
+	int moved, rc;
 
-	if (store_record(r->st, rs->sk->name, rs->cursor, to, r->outcomes, nout, &moved,
-	    &cause) != 0) {
+	wait = wait || nout > 0 || (rs->record_by != 0 && now >= rs->record_by);
+	rc = store_record(r->st, rs->sk->name, rs->recorded, to, r->outcomes, nout, wait, &moved,
+	    &cause);
+	if (rc == 1) {
+		if (rs->record_by == 0)
+			rs->record_by = now + RECORD_DEFER_MS;
+		rs->cursor = to;
+		return 0;
+	}
+	if (rc != 0) {
 		/* Not recorded: the events will be published again (at-least-once). */
 		log_error("sink %s: %s", rs->sk->name, cause);
 		free(cause);
 		return -1;
 	}
+	rs->record_by = 0;
 	relay_log_rejections(rs, r->outcomes, nout);
 	if (moved) {
 		if (store_sink_cursor(r->st, rs->sk->name, &rs->cursor, &cause) != 0) {
@@ -693,10 +717,25 @@ relay_record(struct relay *r, struct relay_sink *rs, int64_t to, size_t nout)
 		}
 		log_info("sink %s: cursor moved to %lld by someone else (replay?)", rs->sk->name,
 		    (long long)rs->cursor);
-	} else {
-		rs->cursor = to;
 	}
+	rs->recorded = rs->cursor = moved ? rs->cursor : to;
 	return 0;
+}
+
+/* Write the cursor moves left waiting, before the loop sleeps or stops. -1 if one could
+ * not be (it stays waiting). */
+static int
+relay_record_left(struct relay *r)
+{
+	int rc = 0;
+	size_t i;
+
+	for (i = 0; i < r->nsinks; i++) {
+		struct relay_sink *rs = &r->sinks[i];
+		if (rs->record_by != 0 && relay_record(r, rs, rs->cursor, 0, 1) != 0)
+			rc = -1;
+	}
+	return rc;
 }
 
 /* Count a recorded batch of n messages in the metrics: those up to seq upto. */
@@ -743,7 +782,7 @@ relay_retries(struct relay *r, struct relay_sink *rs)
 			nout++;
 		}
 	}
-	rc = relay_record(r, rs, rs->cursor, nout);
+	rc = relay_record(r, rs, rs->cursor, nout, 0);
 	if (rc == 0)
 		relay_observe(r, rs, (size_t)n, INT64_MAX, nout);
 	arena_reset(&r->cur.text);
@@ -837,7 +876,7 @@ relay_publish_run(struct relay *r, struct relay_sink *rs, int64_t last_seq, size
 		if (r->outcomes[i].seq <= to)
 			r->outcomes[kept++] = r->outcomes[i];
 	}
-	rc = relay_record(r, rs, to, kept);
+	rc = relay_record(r, rs, to, kept, 0);
 	if (rc == 0)
 		relay_observe(r, rs, nmsg, to, kept);
 	return rc != 0 || broken ? -1 : 0;
@@ -848,18 +887,25 @@ static int
 relay_new_events(struct relay *r, struct relay_sink *rs)
 {
 	size_t nmsg, nout;
+	int64_t stored;
 	int n, next = 0, rc = 0;
 	char *cause = NULL;
 
 	/* The cursor may have been moved by an operator (outboxctl replay --from-seq), or its
-	 * row removed (outboxctl sinks rm): then the sink starts again like a new one. */
-	if (store_sink_cursor(r->st, rs->sk->name, &rs->cursor, &cause) != 0)
+	 * row removed (outboxctl sinks rm): then the sink starts again like a new one (and
+	 * a move of ours still waiting is forgotten). */
+	if (store_sink_cursor(r->st, rs->sk->name, &stored, &cause) != 0)
 		rc = -1;
-	else if (rs->cursor < 0) {
+	else if (stored != rs->recorded) {
+		rs->cursor = rs->recorded = stored;
+		rs->record_by = 0;
+	}
+	if (rc == 0 && rs->cursor < 0) {
 		log_warn("sink %s: its row in outbox_sink was removed: registering it again",
 		    rs->sk->name);
 		rc = store_sink_register(r->st, rs->cs->name, rs->cs->type->name, rs->cs->filter,
 		    rs->cs->prefix, rs->cs->start_at == CONF_START_LATEST, &rs->cursor, &cause);
+		rs->recorded = rs->cursor;
 	}
 	if (rc == 0 && rs->ahead_ready && rs->ahead_after == rs->cursor) {
 		struct relay_batch read = rs->ahead;
@@ -1198,6 +1244,7 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 			notify_send(opt->notify, "RELOADING=1\nMONOTONIC_USEC=%lld",
 			    (long long)util_monotonic_ms() * 1000);
 			log_reopen();
+			relay_record_left(&r);   /* a sink that changes starts from its row */
 			relay_reload(&r);
 			notify_send(opt->notify, "READY=1");
 		}
@@ -1208,6 +1255,9 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 			else
 				work += n;
 		}
+		/* The loop sleeps after a pass with no work or one that broke. */
+		if ((work == 0 || trouble) && relay_record_left(&r) != 0)
+			trouble = 1;
 		relay_retention(&r);
 		if (opt->once && r.unreachable) {
 			status = EXIT_UNREACHABLE;
@@ -1260,6 +1310,8 @@ relay_run(struct conf *cf, struct store *st, struct wake *wake,
 		else if (poll_us < max_us)
 			poll_us = poll_us * 2 < max_us ? poll_us * 2 : max_us;
 	}
+	if (relay_record_left(&r) != 0 && status == 0)
+		status = EXIT_RUNTIME;
 	if (*opt->stop) {
 		notify_send(opt->notify, "STOPPING=1");
 		log_info("stopping: the batch in flight was recorded");

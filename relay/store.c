@@ -148,7 +148,7 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STORE_NSTMT];
 	struct checkpoint *ckpt;     /* store_take_checkpoints: the checkpoint thread */
-	struct checkpoint_busy busy; /* and the connection's busy handler */
+	struct checkpoint_busy busy; /* store_open: the connection's busy handler */
 };
 
 /* How long the relay waits for a lock in all (ms): liboutbox's busy timeout. */
@@ -204,6 +204,9 @@ store_open(struct store **out, const char *path, enum store_error *kind, char **
 		store_close(st);
 		return -1;
 	}
+	/* The relay's: fine polling (see checkpoint_busy), and store_record can skip it. */
+	st->busy.limit_ms = STORE_BUSY_MS;
+	sqlite3_busy_handler(st->db, checkpoint_busy, &st->busy);
 	*out = st;
 	return 0;
 }
@@ -257,8 +260,6 @@ store_take_checkpoints(struct store *st, char **cause)
 		return -1;
 	/* Replaces the autocheckpoint, which is a WAL hook too. */
 	sqlite3_wal_hook(st->db, store_wal_hook, st->ckpt);
-	st->busy.limit_ms = STORE_BUSY_MS;
-	sqlite3_busy_handler(st->db, checkpoint_busy, &st->busy);
 	return 0;
 }
 
@@ -486,17 +487,26 @@ store_record_one(struct store *st, const char *sink, const struct store_outcome 
 
 int
 store_record(struct store *st, const char *sink, int64_t from, int64_t to,
-    const struct store_outcome *outcomes, size_t n, int *moved, char **cause)
+    const struct store_outcome *outcomes, size_t n, int wait, int *moved, char **cause)
 {
 	int64_t now = util_now_ms();
 	sqlite3_stmt *s;
 	size_t i;
+	int rc;
 
 	*moved = 0;
 	if (to == from && n == 0)
 		return 0;
-	if (store_begin(st, cause) != 0)
-		return -1;
+	st->busy.no_wait = !wait;
+	rc = store_begin(st, cause);
+	st->busy.no_wait = 0;
+	if (rc != 0) {
+		if (wait || sqlite3_errcode(st->db) != SQLITE_BUSY)
+			return -1;
+		free(*cause);
+		*cause = NULL;
+		return 1;
+	}
 	if (to != from) {
 		s = store_stmt(st, STORE_SET_CURSOR);
 		store_bind_text(s, 1, sink);

@@ -51,7 +51,9 @@ struct store_outcome {
 };
 
 /*
- * Open and migrate the database (through liboutbox). On failure *kind says why.
+ * Open and migrate the database (through liboutbox). On failure *kind says why. The
+ * connection waits for locks with a fine busy handler (checkpoint_busy: 5 s in all, as
+ * liboutbox's timeout) rather than SQLite's 1 to 25 ms sleeps.
  */
 int store_open(struct store **out, const char *path, enum store_error *kind, char **cause);
 /* A store over a handle opened elsewhere (outboxctl's, which never migrates); the store
@@ -62,9 +64,8 @@ void store_close(struct store *st);
 /*
  * For the relay, under producer load: the store's connection stops running checkpoints on
  * its commits (they fsync on the loop's path) and hands them to a thread with a connection
- * of its own (checkpoint.c), which also keeps the WAL from growing without bound; and it
- * waits for the write lock with a fine busy handler (5 s in all, as before) rather than
- * SQLite's 1 to 25 ms sleeps. On failure nothing changed: SQLite's checkpoints go on.
+ * of its own (checkpoint.c), which also keeps the WAL from growing without bound. On
+ * failure nothing changed: SQLite's checkpoints go on.
  */
 int store_take_checkpoints(struct store *st, char **cause);
 
@@ -94,9 +95,12 @@ int store_key_waiting(struct store *st, const char *sink, const char *key, int64
  * In one transaction: move the sink's cursor from from to to, and record the outcomes.
  * If the cursor was no longer at from (an operator rewound it meanwhile), it is left
  * alone and *moved is set: the caller reloads it with store_sink_cursor.
+ * With wait 0, a write lock that another connection holds is not waited for: 1, nothing
+ * written (a store from store_open; one from store_adopt keeps its handle's busy
+ * timeout and waits).
  */
 int store_record(struct store *st, const char *sink, int64_t from, int64_t to,
-    const struct store_outcome *outcomes, size_t n, int *moved, char **cause);
+    const struct store_outcome *outcomes, size_t n, int wait, int *moved, char **cause);
 
 /* Did the last failure come from a state that passes (the database locked past the busy
  * timeout, a full disk) rather than from the database itself? */

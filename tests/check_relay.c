@@ -18,6 +18,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -67,6 +68,8 @@ static struct fake {
 	int refuse;                     /* connects still to refuse */
 	int stop_after;                 /* raise stop after this publish (0: never) */
 	int commit_during;              /* enqueue an event during this publish (0: never) */
+	int lock_during;                /* a producer takes the write lock then (0: never) */
+	char locked[FAKE_TEXT];         /* per publish: 'L' if the lock was held, else '-' */
 } fake;
 
 static volatile sig_atomic_t fake_stop;
@@ -85,6 +88,8 @@ fake_append(char *buf, const char *fmt, ...)
 }
 
 static void enqueue(const char *name, const char *key);
+static void holder_start(void);
+static int holder_holds(void);
 
 static char
 fake_action(const struct sink_message *m)
@@ -114,6 +119,9 @@ fake_publish(struct sink *sk, struct sink_message *msgs, size_t n, char **cause)
 	sink_meanwhile(sk);
 	if (fake.commit_during == fake.publishes + 1)
 		enqueue("late.commit", NULL);
+	if (fake.lock_during == fake.publishes + 1)
+		holder_start();
+	fake_append(fake.locked, "%c", holder_holds() ? 'L' : '-');
 	fake_append(fake.batches, "%s", fake.publishes > 0 ? " | " : "");
 	for (i = 0; i < n; i++) {
 		struct sink_message *m = &msgs[i];
@@ -632,6 +640,117 @@ START_TEST(test_read_ahead_keeps_keys)
 }
 END_TEST
 
+/* ---- a producer that holds the write lock -------------------------------------------- */
+
+/* HOLD_MS long, from a thread of its own (the loop's thread is the fake's); its
+ * transaction may also move the cursor as an operator would (rewind >= 0). */
+#define HOLD_MS 300
+
+static struct {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int state;          /* 0: not started, 1: holding, 2: released */
+	int64_t rewind;
+} holder = { .lock = PTHREAD_MUTEX_INITIALIZER, .cond = PTHREAD_COND_INITIALIZER };
+
+static void
+holder_set(int state)
+{
+	pthread_mutex_lock(&holder.lock);
+	holder.state = state;
+	pthread_cond_broadcast(&holder.cond);
+	pthread_mutex_unlock(&holder.lock);
+}
+
+static void *
+holder_main(void *arg)
+{
+	sqlite3 *db = NULL;
+	char *sql;
+
+	(void)arg;
+	ck_assert_int_eq(sqlite3_open(db_path, &db), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	holder_set(1);
+	usleep(HOLD_MS * 1000);
+	if (holder.rewind >= 0) {
+		sql = xasprintf("UPDATE outbox_sink SET cursor = %lld", (long long)holder.rewind);
+		ck_assert_int_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+		free(sql);
+	}
+	ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	holder_set(2);
+	sqlite3_close(db);
+	return NULL;
+}
+
+/* Start the holder; return once it holds the lock. */
+static void
+holder_start(void)
+{
+	ck_assert_int_eq(pthread_create(&holder.thread, NULL, holder_main, NULL), 0);
+	pthread_mutex_lock(&holder.lock);
+	while (holder.state == 0)
+		pthread_cond_wait(&holder.cond, &holder.lock);
+	pthread_mutex_unlock(&holder.lock);
+}
+
+static int
+holder_holds(void)
+{
+	int state;
+
+	pthread_mutex_lock(&holder.lock);
+	state = holder.state;
+	pthread_mutex_unlock(&holder.lock);
+	return state == 1;
+}
+
+static void
+holder_join(void)
+{
+	ck_assert_int_eq(pthread_join(holder.thread, NULL), 0);
+	holder.state = 0;
+}
+
+/* A producer takes the write lock during the first publish: the loop does not wait for
+ * it to record batches that only move the cursor, publishes the next ones meanwhile, and
+ * writes the cursor's move, once, before it ends. */
+START_TEST(test_cursor_move_does_not_wait_for_the_lock)
+{
+	enqueue_n(6);
+	fake.lock_during = 1;
+	holder.rewind = -1;
+	configure(2, 5, "");
+	ck_assert_int_eq(run_once(), EXIT_OK);
+	holder_join();
+	ck_assert_str_eq(fake.batches, "1,2 | 3,4 | 5,6");
+	ck_assert_str_eq(fake.locked, "LLL");
+	ck_cursor(6);
+	ck_retry("");
+}
+END_TEST
+
+/* An operator moves the cursor (outboxctl replay --from-seq 4) while the loop's own move
+ * waits: the operator's wins, and the events after it are published again. */
+START_TEST(test_cursor_move_left_waiting_yields_to_an_operator)
+{
+	enqueue_n(6);
+	fake.lock_during = 1;
+	holder.rewind = 3;
+	configure(2, 5, "");
+	ck_assert_int_eq(run_once(), EXIT_OK);
+	holder_join();
+	ck_assert_str_eq(fake.batches, "1,2 | 3,4 | 5,6");
+	ck_cursor(3);
+	ck_assert_int_eq(run_once(), EXIT_OK);
+	ck_assert_str_eq(fake.batches, "1,2 | 3,4 | 5,6 | 4,5 | 6");
+	ck_cursor(6);
+}
+END_TEST
+
 /* ---- wake-up ------------------------------------------------------------------------- */
 
 static void
@@ -721,6 +840,8 @@ relay_suite(void)
 	tcase_add_test(tc, test_read_ahead_is_used);
 	tcase_add_test(tc, test_read_ahead_dropped_after_unsent);
 	tcase_add_test(tc, test_read_ahead_keeps_keys);
+	tcase_add_test(tc, test_cursor_move_does_not_wait_for_the_lock);
+	tcase_add_test(tc, test_cursor_move_left_waiting_yields_to_an_operator);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 

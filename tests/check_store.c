@@ -490,7 +490,7 @@ START_TEST(test_checkpoints_bound_the_wal)
 	for (i = 0; i < 3000; i++) {
 		check_exec(producer, "INSERT INTO outbox(name, payload) VALUES ('t', '{}')");
 		if (i % 20 == 19) {
-			ck_assert_int_eq(store_record(st, "s", cursor, cursor + 20, NULL, 0, &moved,
+			ck_assert_int_eq(store_record(st, "s", cursor, cursor + 20, NULL, 0, 1, &moved,
 			    &cause), 0);
 			cursor += 20;
 		}
@@ -502,7 +502,7 @@ START_TEST(test_checkpoints_bound_the_wal)
 		if (sb.st_size <= 2000 * 4096 + 2000 * 24 + 32)
 			break;
 		check_exec(producer, "INSERT INTO outbox(name, payload) VALUES ('t', '{}')");
-		ck_assert_int_eq(store_record(st, "s", cursor, cursor + 1, NULL, 0, &moved,
+		ck_assert_int_eq(store_record(st, "s", cursor, cursor + 1, NULL, 0, 1, &moved,
 		    &cause), 0);
 		cursor++;
 		usleep(10000);
@@ -550,7 +550,7 @@ START_TEST(test_checkpoints_keep_up_between_reports)
 	sqlite3_wal_hook(producer, check_wal_pages, &longest);
 	while (longest < 600)
 		check_exec(producer, "INSERT INTO outbox(name, payload) VALUES ('t', '{}')");
-	ck_assert_int_eq(store_record(st, "s", cursor, cursor + 1, NULL, 0, &moved, &cause), 0);
+	ck_assert_int_eq(store_record(st, "s", cursor, cursor + 1, NULL, 0, 1, &moved, &cause), 0);
 	/* The reset: a commit finds a short WAL again. */
 	for (i = 0; i < 5000 && longest >= 600; i++) {
 		longest = 0;
