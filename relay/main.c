@@ -418,7 +418,9 @@ main_run(struct main_args *a, struct conf *cf)
 		log_warn("%s (SQLite's own checkpoints go on)", cause);
 		free(cause);
 	}
-	wake = wake_open(cf->database, main_signal_pipe[0]);
+	/* --once never sleeps for a commit: no inotify, whose descriptor takes 10-15 ms to
+	 * close (the kernel waits for a grace period), a few percent of a short drain. */
+	wake = wake_open(opt.once ? NULL : cf->database, main_signal_pipe[0]);
 	log_info("outboxd %s relaying %s (%zu sink%s, batch %d)", PACKAGE_VERSION, cf->database,
 	    cf->nsinks, cf->nsinks == 1 ? "" : "s", cf->batch_size);
 	status = relay_run(cf, st, wake, &opt);

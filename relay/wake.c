@@ -25,10 +25,16 @@ struct wake *
 wake_open(const char *db_path, int extra_fd)
 {
 	struct wake *w = xcalloc(1, sizeof *w);
-	char *dir_copy = xstrdup(db_path), *base_copy = xstrdup(db_path);
-	const char *dir = dirname(dir_copy);
+	char *dir_copy, *base_copy;
+	const char *dir;
 
 	w->extra_fd = extra_fd;
+	w->fd = -1;
+	if (db_path == NULL)
+		return w;
+	dir_copy = xstrdup(db_path);
+	base_copy = xstrdup(db_path);
+	dir = dirname(dir_copy);
 	w->base = xstrdup(basename(base_copy));
 	w->base_len = strlen(w->base);
 	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);

@@ -13,8 +13,9 @@
 
 struct wake;
 
-/* Watch the files of the database at db_path; also wake when extra_fd (e.g. a signal
- * self-pipe) is readable (-1: none). Never fails for lack of inotify: see wake_has_inotify. */
+/* Watch the files of the database at db_path (NULL: none, the caller polls); also wake
+ * when extra_fd (e.g. a signal self-pipe) is readable (-1: none). Never fails for lack of
+ * inotify: see wake_has_inotify. */
 struct wake *wake_open(const char *db_path, int extra_fd);
 void wake_close(struct wake *w);
 

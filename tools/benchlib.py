@@ -71,6 +71,11 @@ def fresh_db(template, path):
         if os.path.exists(path + suffix):
             os.unlink(path + suffix)
     shutil.copyfile(template, path)
+    # Written out now: the relay's last checkpoint at exit syncs the file, and would pay
+    # for the copy's dirty pages (~11 ms for 21 MB), which a real database does not have.
+    fd = os.open(path, os.O_RDONLY)
+    os.fsync(fd)
+    os.close(fd)
     return path
 
 
