@@ -465,28 +465,42 @@ START_TEST(test_read_compact_like_json)
 }
 END_TEST
 
+/* A store on name.db with the checkpoint thread and a sink "s" at *cursor, and a
+ * producer's connection to it that runs no checkpoint of its own. */
+static struct store *
+check_checkpoint_store(const char *name, sqlite3 **producer, int64_t *cursor)
+{
+	char path[PATH_MAX + 64];
+	sqlite3 *db;
+	struct store *st = check_store_open(name, &db);
+	char *cause = NULL;
+
+	snprintf(path, sizeof path, "%s/%s.db", check_root, name);
+	ck_assert_msg(store_take_checkpoints(st, &cause) == 0, "%s", cause);
+	*cursor = 0;
+	ck_assert_msg(store_sink_register(st, "s", "stdout", NULL, "", 0, cursor, &cause) == 0,
+	    "%s", cause);
+	ck_assert_int_eq(sqlite3_open(path, producer), SQLITE_OK);
+	sqlite3_busy_timeout(*producer, 5000);
+	check_exec(*producer, "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0");
+	return st;
+}
+
 /* The relay's checkpoints (store_take_checkpoints, relay/checkpoint.c): a producer that
  * runs no checkpoint of its own commits thousands of times between the relay's commits,
  * and the WAL file still ends up bounded, without the relay's connection checkpointing
  * (its autocheckpoint is off). Without the thread the file would hold every frame. */
 START_TEST(test_checkpoints_bound_the_wal)
 {
-	char path[PATH_MAX + 64], wal[PATH_MAX + 72];
-	sqlite3 *db, *producer;
-	struct store *st = check_store_open("ckpt", &db);
+	char wal[PATH_MAX + 72];
+	sqlite3 *producer;
+	int64_t cursor;
+	struct store *st = check_checkpoint_store("ckpt", &producer, &cursor);
 	char *cause = NULL;
-	int64_t cursor = 0;
 	struct stat sb;
 	int i, moved, tries;
 
-	snprintf(path, sizeof path, "%s/ckpt.db", check_root);
-	snprintf(wal, sizeof wal, "%s-wal", path);
-	ck_assert_msg(store_take_checkpoints(st, &cause) == 0, "%s", cause);
-	ck_assert_msg(store_sink_register(st, "s", "stdout", NULL, "", 0, &cursor, &cause) == 0,
-	    "%s", cause);
-	ck_assert_int_eq(sqlite3_open(path, &producer), SQLITE_OK);
-	sqlite3_busy_timeout(producer, 5000);
-	check_exec(producer, "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0");
+	snprintf(wal, sizeof wal, "%s/ckpt.db-wal", check_root);
 	for (i = 0; i < 3000; i++) {
 		check_exec(producer, "INSERT INTO outbox(name, payload) VALUES ('t', '{}')");
 		if (i % 20 == 19) {
@@ -533,20 +547,12 @@ check_wal_pages(void *arg, sqlite3 *db, const char *name, int pages)
  * the relay commits once, then a producer commits 3000 times (some 7,000 frames). */
 START_TEST(test_checkpoints_keep_up_between_reports)
 {
-	char path[PATH_MAX + 64];
-	sqlite3 *db, *producer;
-	struct store *st = check_store_open("watch", &db);
+	sqlite3 *producer;
+	int64_t cursor;
+	struct store *st = check_checkpoint_store("watch", &producer, &cursor);
 	char *cause = NULL;
-	int64_t cursor = 0;
 	int i, moved, longest = 0;
 
-	snprintf(path, sizeof path, "%s/watch.db", check_root);
-	ck_assert_msg(store_take_checkpoints(st, &cause) == 0, "%s", cause);
-	ck_assert_msg(store_sink_register(st, "s", "stdout", NULL, "", 0, &cursor, &cause) == 0,
-	    "%s", cause);
-	ck_assert_int_eq(sqlite3_open(path, &producer), SQLITE_OK);
-	sqlite3_busy_timeout(producer, 5000);
-	check_exec(producer, "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0");
 	sqlite3_wal_hook(producer, check_wal_pages, &longest);
 	while (longest < 600)
 		check_exec(producer, "INSERT INTO outbox(name, payload) VALUES ('t', '{}')");
