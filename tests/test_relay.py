@@ -536,6 +536,31 @@ class TestRunning(RelayCase):
         self.assertEqual(r.stop(), 0)
         self.assertEqual(len(r.output().splitlines()), 5)
 
+    def test_delivery_goes_on_while_a_producer_holds_the_write_lock(self):
+        # A batch whose bookkeeping is only the cursor's move does not wait for the write
+        # lock: the relay, stopped while 200 events were committed and a producer took
+        # the lock, publishes all 10 batches with the lock still held (before, the first
+        # batch's bookkeeping waited for it, 5 s at most, then failed), and writes its
+        # cursor once the lock is free.
+        r = self.start(dict(FAST, **{"relay.batch-size": 20}))
+        os.kill(r.pid, signal.SIGSTOP)
+        holder = self.db.connect()
+        try:
+            self.db.insert_many([("h.%d" % i, {"i": i}) for i in range(200)])
+            holder.execute("BEGIN IMMEDIATE")
+            os.kill(r.pid, signal.SIGCONT)
+            wait_for(lambda: len(r.output().splitlines()) == 200, 4,
+                     what="200 events while the lock is held")
+            self.assertEqual(self.db.cursor("stdout"), 0)
+        finally:
+            os.kill(r.pid, signal.SIGCONT)
+            holder.rollback()
+            holder.close()
+        wait_for(lambda: self.db.cursor("stdout") == 200, 10, what="the cursor at 200")
+        names = [json.loads(l)["name"] for l in r.output().splitlines()]
+        self.assertEqual(names, ["h.%d" % i for i in range(200)])
+        self.assertEqual(r.stop(), 0)
+
     def test_replay_while_running(self):
         # outboxctl replay changes the database under a running relay, which picks it up.
         r = self.start(FAST)
