@@ -41,7 +41,7 @@
 /* With --once, give up after this many passes in a row that broke. */
 #define ONCE_MAX_BROKEN 5
 /* A cursor's move that found the write lock taken waits at most this long (ms). */
-#define RECORD_DEFER_MS 100
+#define RECORD_DEFER_MS 1000
 /* Read the backlog gauges from the database at most this often (ms). */
 #define WATCH_REFRESH_MS 1000
 
