@@ -29,14 +29,12 @@
  */
 #include "config.h"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -63,7 +61,7 @@ struct checkpoint {
 	int stop;                   /* under lock */
 	int due;                    /* under lock: a report past the threshold came */
 	int64_t watch_until_us;     /* poll the WAL's length until then */
-	int shm_fd;                 /* the wal-index, to read its length from; -1 if none */
+	volatile const uint32_t *wal_index; /* its header, mapped by db's VFS; NULL: none */
 	sqlite3 *db;                /* the thread's alone once started */
 	struct checkpoint_busy busy;
 	char *wal_path;
@@ -131,19 +129,24 @@ checkpoint_reset(struct checkpoint *ck)
 }
 
 /*
- * The WAL's length in frames, as the wal-index header in the -shm file has it
- * (https://www.sqlite.org/walformat.html: mxFrame, a native-order 32-bit integer at byte
- * 16); -1 if it cannot be read. Read without SQLite's locks: a torn value only makes one
- * poll early or late.
+ * The wal-index (the -shm file's shared memory) as db's VFS has it mapped, or NULL. Its
+ * header holds the WAL's length in frames, mxFrame, a native-order 32-bit integer at byte
+ * 16 (https://www.sqlite.org/walformat.html), read here without SQLite's locks: a torn
+ * value only makes one poll early or late. Not through a descriptor of our own on the
+ * -shm file: closing it would drop every POSIX lock the process holds on that file, the
+ * relay's connection's included.
  */
-static long
-checkpoint_wal_frames(const struct checkpoint *ck)
+static volatile const uint32_t *
+checkpoint_map_wal_index(sqlite3 *db)
 {
-	uint32_t frames;
+	sqlite3_file *f = NULL;
+	volatile void *p = NULL;
 
-	if (ck->shm_fd < 0 || pread(ck->shm_fd, &frames, sizeof frames, 16) != sizeof frames)
-		return -1;
-	return (long)frames;
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK ||
+	    f == NULL || f->pMethods == NULL || f->pMethods->iVersion < 2 ||
+	    f->pMethods->xShmMap(f, 0, 32768, 0, &p) != SQLITE_OK)
+		return NULL;
+	return p;
 }
 
 /* Wait, with ck->lock held, for ms or until stopped (all of ms if until_due is 0) or
@@ -172,12 +175,12 @@ static void
 checkpoint_wait(struct checkpoint *ck)
 {
 	while (!ck->stop && !ck->due) {
-		if (ck->shm_fd < 0 || util_monotonic_us() >= ck->watch_until_us) {
+		if (ck->wal_index == NULL || util_monotonic_us() >= ck->watch_until_us) {
 			pthread_cond_wait(&ck->cond, &ck->lock);
 			continue;
 		}
 		checkpoint_pause(ck, CHECKPOINT_POLL_MS, 1);
-		if (checkpoint_wal_frames(ck) >= CHECKPOINT_PAGES)
+		if (ck->wal_index[4] >= CHECKPOINT_PAGES)
 			ck->due = 1;
 	}
 }
@@ -221,9 +224,7 @@ static int
 checkpoint_open(struct checkpoint *ck, const char *path, char **cause)
 {
 	sqlite3_stmt *s = NULL;
-	char *shm_path;
 
-	ck->shm_fd = -1;
 	if (sqlite3_open_v2(path, &ck->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
 	    NULL) != SQLITE_OK ||
 	    sqlite3_exec(ck->db, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL) != SQLITE_OK ||
@@ -237,11 +238,8 @@ checkpoint_open(struct checkpoint *ck, const char *path, char **cause)
 	ck->wal_max = (off_t)sqlite3_column_int64(s, 0) * (off_t)CHECKPOINT_FILE_PAGES;
 	sqlite3_finalize(s);
 	ck->wal_path = xstrdup(sqlite3_filename_wal(sqlite3_db_filename(ck->db, "main")));
-	/* There since the statement above read the database (none with a heap wal-index:
-	 * locking_mode = EXCLUSIVE). */
-	shm_path = xasprintf("%s-shm", sqlite3_db_filename(ck->db, "main"));
-	ck->shm_fd = open(shm_path, O_RDONLY | O_CLOEXEC);
-	free(shm_path);
+	/* Mapped since the statement above read the database; until sqlite3_close. */
+	ck->wal_index = checkpoint_map_wal_index(ck->db);
 	ck->busy.limit_ms = CHECKPOINT_WAIT_MS;
 	sqlite3_busy_handler(ck->db, checkpoint_busy, &ck->busy);
 	return 0;
@@ -252,8 +250,6 @@ static void
 checkpoint_free(struct checkpoint *ck)
 {
 	sqlite3_close(ck->db);
-	if (ck->shm_fd >= 0)
-		close(ck->shm_fd);
 	free(ck->wal_path);
 	free(ck);
 }
