@@ -154,12 +154,8 @@ checkpoint_map_wal_index(sqlite3 *db)
 static void
 checkpoint_pause(struct checkpoint *ck, long ms, int until_due)
 {
-	struct timespec at;
+	struct timespec at = util_monotonic_deadline(ms);
 
-	clock_gettime(CLOCK_MONOTONIC, &at);
-	at.tv_nsec += ms * 1000000L;
-	at.tv_sec += at.tv_nsec / 1000000000L;
-	at.tv_nsec %= 1000000000L;
 	while (!ck->stop && !(until_due && ck->due) &&
 	    pthread_cond_timedwait(&ck->cond, &ck->lock, &at) == 0)
 		;
@@ -258,7 +254,6 @@ struct checkpoint *
 checkpoint_start(const char *path, char **cause)
 {
 	struct checkpoint *ck = xcalloc(1, sizeof *ck);
-	pthread_condattr_t attr;
 	sigset_t all, old;
 	int rc;
 
@@ -267,10 +262,7 @@ checkpoint_start(const char *path, char **cause)
 		return NULL;
 	}
 	pthread_mutex_init(&ck->lock, NULL);
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&ck->cond, &attr);
-	pthread_condattr_destroy(&attr);
+	util_cond_init_monotonic(&ck->cond);
 	/* Signals stay the main thread's (its handlers set the loop's flags). */
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

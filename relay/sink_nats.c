@@ -152,17 +152,11 @@ static void
 sink_nats_open(struct sink *sk)
 {
 	struct sink_nats *sn = xcalloc(1, sizeof *sn);
-	pthread_condattr_t attr;
 
 	sn->o = sk->options;
 	sn->desc = xstrdup(sk->target);
 	pthread_mutex_init(&sn->mu, NULL);
-	/* The wait for PubAcks counts on the monotonic clock: a step of the wall clock must
-	 * not stretch it. */
-	pthread_condattr_init(&attr);
-	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-	pthread_cond_init(&sn->cv, &attr);
-	pthread_condattr_destroy(&attr);
+	util_cond_init_monotonic(&sn->cv);   /* the wait for PubAcks */
 	sk->priv = sn;
 }
 
@@ -423,10 +417,7 @@ sink_nats_wait(struct sink_nats *sn, int *closed)
 		/* Wake up every 50 ms to notice a closed connection. */
 		if (left > 50)
 			left = 50;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += (long)(left % 1000) * 1000000L;
-		ts.tv_sec += (time_t)(left / 1000) + ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
+		ts = util_monotonic_deadline(left);
 		if (sn->waiting > 0)
 			pthread_cond_timedwait(&sn->cv, &sn->mu, &ts);
 	}

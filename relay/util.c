@@ -198,6 +198,29 @@ util_monotonic_seconds(void)
 	return (double)util_monotonic_us() / 1e6;
 }
 
+void
+util_cond_init_monotonic(pthread_cond_t *cv)
+{
+	pthread_condattr_t attr;
+
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(cv, &attr);
+	pthread_condattr_destroy(&attr);
+}
+
+struct timespec
+util_monotonic_deadline(int64_t ms)
+{
+	struct timespec at;
+
+	clock_gettime(CLOCK_MONOTONIC, &at);
+	at.tv_nsec += (long)(ms % 1000) * 1000000L;
+	at.tv_sec += (time_t)(ms / 1000) + at.tv_nsec / 1000000000L;
+	at.tv_nsec %= 1000000000L;
+	return at;
+}
+
 char *
 util_human_age(double secs)
 {

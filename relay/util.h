@@ -3,9 +3,11 @@
 #ifndef RELAY_UTIL_H
 #define RELAY_UTIL_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/time.h>
+#include <time.h>
 
 /* malloc'd printf; aborts on out of memory (the relay cannot go on without memory). */
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -41,5 +43,10 @@ int64_t util_now_ms(void);       /* wall clock, unix milliseconds */
 int64_t util_monotonic_ms(void); /* for timeouts */
 int64_t util_monotonic_us(void);
 double util_monotonic_seconds(void); /* for measuring */
+
+/* A condition variable whose timed waits count on CLOCK_MONOTONIC (a step of the wall
+ * clock must not stretch them), and the deadline ms from now to give it. */
+void util_cond_init_monotonic(pthread_cond_t *cv);
+struct timespec util_monotonic_deadline(int64_t ms);
 
 #endif
