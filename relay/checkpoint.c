@@ -53,6 +53,8 @@
 /* After a reset, look at the WAL's length this often (ms), for this long (ms). */
 #define CHECKPOINT_POLL_MS 2
 #define CHECKPOINT_WATCH_MS 1000
+/* mxFrame, the WAL's length in frames: the wal-index header's 32-bit word at byte 16. */
+#define WAL_INDEX_MX_FRAME 4
 
 struct checkpoint {
 	pthread_t thread;
@@ -176,7 +178,7 @@ checkpoint_wait(struct checkpoint *ck)
 			continue;
 		}
 		checkpoint_pause(ck, CHECKPOINT_POLL_MS, 1);
-		if (ck->wal_index[4] >= CHECKPOINT_PAGES)
+		if (ck->wal_index[WAL_INDEX_MX_FRAME] >= CHECKPOINT_PAGES)
 			ck->due = 1;
 	}
 }
